@@ -1,0 +1,34 @@
+# The README's two commands: `make chat` (set up, then open the chat) and `make test` (set up, then every test).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HANDBOOK := $(VENV)/bin/handbook
+
+.PHONY: setup chat test browser bench lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+chat: setup
+	$(HANDBOOK) setup
+	$(HANDBOOK) serve
+
+browser:
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+test: setup browser
+	$(PY) -m pytest -q -ra
+
+bench: setup
+	$(PY) bench/run_all.py
+
+lint:
+	$(PY) -m ruff check assistant ingest ui evals tests
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,200 @@
+"""The assistant: a question in, a cited Answer out (extractive by default), with refusals when the handbook is silent."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Iterator
+
+from . import prompts
+from .catalog import TocEntry
+from .citations import cite
+from .documents import Answer, ChapterRef, Chunk, Citation
+from .embedding import load_embedder
+from .errors import QuestionError
+from .extractive import SentenceVectors, candidates, score_candidates, select
+from .intents import is_follow_up, structure_intent, wants_number
+from .language import detect_language
+from .retrieval import Hit, Retriever
+from .sentences import split_sentences
+from .settings import Settings
+from .store import Store
+
+History = list[tuple[str, str]]
+
+
+class Assistant:
+    """Everything needed to answer: the store, the embedding model and the retriever, loaded once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings)
+        self.embedder = load_embedder(settings)
+        self.vectors = SentenceVectors(self.embedder)
+        self._retriever: Retriever | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def retriever(self) -> Retriever:
+        """Rebuilt when an ingest has changed the catalog since it was made."""
+        with self._lock:
+            gen = self.store.catalog.generation()
+            if self._retriever is None or self._retriever.generation != gen:
+                self._retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
+            return self._retriever
+
+    def chapters(self) -> list[ChapterRef]:
+        return self.store.catalog.chapters()
+
+    def document(self, source: str) -> list[dict] | None:
+        """The sections of one ingested document, for the reading pane; None for anything not ingested."""
+        body = self.store.catalog.document(source)
+        return None if body is None else json.loads(body)
+
+    def ask(self, question: str, history: History | None = None) -> Answer:
+        """Answer one question; history is the conversation so far as (question, answer) pairs."""
+        answer = None
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: History | None = None) -> Iterator[str | Answer]:
+        """Yield pieces of answer text as they are composed, then the finished Answer."""
+        t0 = time.perf_counter()
+        question = " ".join(question.split())
+        lang = detect_language(question)
+        if not question:
+            raise QuestionError(prompts.EMPTY_QUESTION[lang])
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(prompts.TOO_LONG[lang].format(length=len(question),
+                                                               limit=self.settings.max_question_chars))
+        retriever = self.retriever
+        intent = structure_intent(question)
+        if intent:
+            answer = self._structure_answer(question, lang, intent, retriever)
+            if answer is not None:
+                answer.timings_ms = {"retrieval": 0.0, "answer": _ms(t0), "total": _ms(t0)}
+                yield answer.answer
+                yield answer
+                return
+        query = question
+        if history and is_follow_up(question):
+            query = f"{question} {history[-1][0]}"
+        hits = retriever.retrieve(query, self.settings.top_k)
+        relevance = self._relevance(query, hits, retriever)
+        t1 = time.perf_counter()
+        if relevance < self.settings.refusal_threshold or not hits:
+            answer = self._refusal(question, lang, hits, relevance)
+        else:
+            answer = self._extract(question, query, lang, hits, relevance)
+        answer.timings_ms = {"retrieval": (t1 - t0) * 1000, "answer": _ms(t1), "total": _ms(t0)}
+        for piece in _pieces(answer.answer):
+            yield piece
+        yield answer
+
+    def _relevance(self, query: str, hits: list[Hit], retriever: Retriever) -> float:
+        dense = [h.dense for h in hits if h.dense is not None]
+        if not dense:
+            dense = [h.dense for h in retriever.dense(query, 1) if h.dense is not None]
+        return max(dense, default=0.0)
+
+    def _extract(self, question: str, query: str, lang: str, hits: list[Hit], relevance: float) -> Answer:
+        qvec = self.embedder.embed_queries([query])[0]
+        cands = candidates(hits)
+        score_candidates(query, qvec, cands, self.vectors, self.retriever.idf, wants_number(question))
+        chosen = select(cands, self.settings.max_sentences)
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for n, c in enumerate(chosen, 1):
+            citation = cite(n, c.hit.chunk, c.start, c.end)
+            citations.append(citation)
+            parts.append(f"{citation.quote} [{n}]")
+        text = prompts.ANSWER_INTRO[lang] + " ".join(parts)
+        return Answer(question=question, answer=text, refused=False, citations=citations, language=lang,
+                      score=relevance, nearest=_nearest(hits))
+
+    def _refusal(self, question: str, lang: str, hits: list[Hit], relevance: float) -> Answer:
+        nearest = _nearest(hits)
+        text = prompts.REFUSAL[lang]
+        if nearest:
+            text += prompts.REFUSAL_NEAREST[lang].format(chapters="; ".join(r.label for r in nearest))
+        return Answer(question=question, answer=text, refused=True, language=lang, score=relevance, nearest=nearest)
+
+    def _structure_answer(self, question: str, lang: str, intent: str, retriever: Retriever) -> Answer | None:
+        """Lists of chapters, partner types or cases come from the recorded contents, not from top-k."""
+        toc = self.store.catalog.toc()
+        if intent == "actors":
+            firsts = _first_entries(e for e in toc if e.actor)
+            firsts.sort(key=lambda e: e.actor or 0)
+            heading = prompts.TOC_ACTORS[lang]
+        elif intent == "cases":
+            firsts = [e for e in toc if e.kind == "case"]
+            heading = prompts.TOC_CASES[lang]
+        else:
+            firsts = _first_entries(toc)
+            heading = prompts.TOC_CHAPTERS[lang]
+        if not firsts:
+            return None
+        lines, citations = [heading], []
+        for n, entry in enumerate(firsts, 1):
+            chunk = _first_chunk(retriever, entry)
+            label = entry.section_title if intent == "cases" else _chapter_label(entry)
+            if intent == "actors":
+                label = f"{entry.actor}. {entry.chapter_title}"
+            if chunk is None:
+                lines.append(f"- {label}")
+                continue
+            s, e = split_sentences(chunk.text)[0]
+            citations.append(cite(len(citations) + 1, chunk, s, e))
+            lines.append(f"- {label} [{len(citations)}]")
+        return Answer(question=question, answer="\n".join(lines), refused=False, citations=citations,
+                      language=lang, kind=f"contents:{intent}", score=1.0)
+
+
+def _chapter_label(e: TocEntry) -> str:
+    return f"{e.chapter_number}. {e.chapter_title}" if e.chapter_number is not None else e.chapter_title
+
+
+def _first_entries(entries) -> list[TocEntry]:
+    seen, out = set(), []
+    for e in entries:
+        key = (e.source, e.chapter_number, e.chapter_title)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+def _first_chunk(retriever: Retriever, entry: TocEntry) -> Chunk | None:
+    best = None
+    for c in retriever.chunks.values():
+        if c.source == entry.source and c.section_title == entry.section_title and c.chapter_title == entry.chapter_title:
+            if best is None or c.position < best.position:
+                best = c
+    return best
+
+
+def _nearest(hits: list[Hit], n: int = 3) -> list[ChapterRef]:
+    out: list[ChapterRef] = []
+    for h in hits:
+        c = h.chunk
+        if not any(r.source == c.source and r.title == c.chapter_title for r in out):
+            out.append(ChapterRef(c.source, c.chapter_number, c.chapter_title))
+        if len(out) == n:
+            break
+    return out
+
+
+def _pieces(text: str) -> Iterator[str]:
+    words = text.split(" ")
+    for i in range(0, len(words), 4):
+        yield " ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else "")
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000

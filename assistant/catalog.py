@@ -1,0 +1,141 @@
+"""The catalog: an SQLite file that is the source of truth for which files, chunks and chapters are indexed.
+
+Chroma holds the vectors; the catalog commits last, in one transaction, so a crash mid-ingest leaves the
+previous state whole (vectors Chroma got without a catalog entry are ignored and cleaned up next time).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .documents import ChapterRef, Chunk, Section
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    source TEXT PRIMARY KEY, path TEXT, hash TEXT NOT NULL, chunks INTEGER, model TEXT, ingested_at REAL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, text TEXT NOT NULL, meta TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS toc (
+    source TEXT NOT NULL, ord INTEGER NOT NULL, chapter_number INTEGER, chapter_title TEXT,
+    section_title TEXT, kind TEXT, page INTEGER, page_label TEXT, line_start INTEGER, actor INTEGER);
+CREATE INDEX IF NOT EXISTS toc_source ON toc(source);
+CREATE TABLE IF NOT EXISTS documents (source TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+@dataclass
+class FileRecord:
+    source: str
+    path: str
+    hash: str
+    chunks: int
+    model: str
+
+
+@dataclass
+class TocEntry:
+    source: str
+    chapter_number: int | None
+    chapter_title: str
+    section_title: str
+    kind: str
+    page: int | None
+    page_label: str | None
+    line_start: int | None
+    actor: int | None
+
+
+class Catalog:
+    """Files, chunks, the table of contents and each document's readable text."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db:
+            yield self.db
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(time.time_ns()),))
+        self.db.commit()
+
+    def generation(self) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return row[0] if row else "0"
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self.db.execute("SELECT source, path, hash, chunks, model FROM files").fetchall()
+        return {r[0]: FileRecord(*r) for r in rows}
+
+    def replace_file(self, record: FileRecord, chunks: list[Chunk], sections: list[Section], body: str) -> None:
+        """Swap one file's chunks, contents entries and text in a single transaction."""
+        with self.transaction() as db:
+            self._delete(db, record.source)
+            db.execute("INSERT INTO files VALUES (?,?,?,?,?,?)",
+                       (record.source, record.path, record.hash, record.chunks, record.model, time.time()))
+            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?)",
+                           [(c.id, c.source, c.text, json.dumps(c.metadata(), ensure_ascii=False)) for c in chunks])
+            db.executemany("INSERT INTO toc VALUES (?,?,?,?,?,?,?,?,?,?)", [
+                (s.source, s.order, s.chapter_number, s.chapter_title, s.section_title, s.kind, s.page,
+                 s.page_label, s.line_start, s.actor) for s in sections])
+            db.execute("INSERT OR REPLACE INTO documents VALUES (?,?)", (record.source, body))
+
+    def remove_file(self, source: str) -> None:
+        with self.transaction() as db:
+            self._delete(db, source)
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, source: str) -> None:
+        for table in ("files", "chunks", "toc", "documents"):
+            db.execute(f"DELETE FROM {table} WHERE source = ?", (source,))
+
+    def chunk_ids(self, source: str | None = None) -> set[str]:
+        if source is None:
+            return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE source = ?", (source,))}
+
+    def chunks(self) -> list[Chunk]:
+        rows = self.db.execute("SELECT id, text, meta FROM chunks ORDER BY source, rowid").fetchall()
+        return [Chunk.from_metadata(i, t, json.loads(m)) for i, t, m in rows]
+
+    def toc(self) -> list[TocEntry]:
+        rows = self.db.execute(
+            "SELECT source, chapter_number, chapter_title, section_title, kind, page, page_label, line_start, actor "
+            "FROM toc ORDER BY (chapter_number IS NULL), chapter_number, source, ord").fetchall()
+        return [TocEntry(*r) for r in rows]
+
+    def chapters(self) -> list[ChapterRef]:
+        """Chapters in reading order, each with its section titles."""
+        out: dict[tuple[str, int | None, str], ChapterRef] = {}
+        for e in self.toc():
+            key = (e.source, e.chapter_number, e.chapter_title)
+            ref = out.setdefault(key, ChapterRef(e.source, e.chapter_number, e.chapter_title))
+            if e.kind != "sources" and e.section_title != e.chapter_title:
+                ref.sections.append(e.section_title)
+        return list(out.values())
+
+    def document(self, source: str) -> str | None:
+        row = self.db.execute("SELECT body FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -1,0 +1,96 @@
+"""The extractive answer: pick the few sentences of the retrieved passages that answer the question."""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .embedding import Embedder
+from .lexical import terms
+from .retrieval import Hit
+from .sentences import split_sentences
+
+SENTENCE_POOL_HITS = 5
+MIN_WORDS = 4
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass
+class Candidate:
+    """One sentence of a retrieved chunk and how well it answers the question."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    dense: float = 0.0
+    lexical: float = 0.0
+    score: float = 0.0
+
+
+class SentenceVectors:
+    """Embeddings of sentences, cached, so a popular passage is embedded only once per process."""
+
+    def __init__(self, embedder: Embedder, size: int = 20000) -> None:
+        self.embedder, self.size = embedder, size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for t, v in zip(missing, self.embedder.embed_passages(missing, batch_size=64)):
+                self._cache[t] = v
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.stack([self._cache[t] for t in texts])
+
+
+def candidates(hits: list[Hit]) -> list[Candidate]:
+    out = []
+    for hit in hits[:SENTENCE_POOL_HITS]:
+        for s, e in split_sentences(hit.chunk.text):
+            text = hit.chunk.text[s:e]
+            if len(text.split()) >= MIN_WORDS or _DIGIT.search(text):
+                out.append(Candidate(hit, s, e, text))
+    return out
+
+
+def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate],
+                     vectors: SentenceVectors, idf: Callable[[str], float], wants_number: bool) -> None:
+    """Score = similarity to the question + weighted term overlap + the passage's rank + a number bonus."""
+    if not cands:
+        return
+    sims = vectors([c.text for c in cands]) @ query_vec
+    q_terms = set(terms(question))
+    total = sum(idf(t) for t in q_terms) or 1.0
+    for c, sim in zip(cands, sims):
+        s_terms = set(terms(c.text))
+        c.dense = float(sim)
+        c.lexical = sum(idf(t) for t in q_terms & s_terms) / total
+        prior = 1.0 / (1.0 + 0.25 * (c.hit.rank - 1))
+        bonus = 0.02 if wants_number and _DIGIT.search(c.text) else 0.0
+        c.score = c.dense + 0.12 * c.lexical + 0.03 * prior + bonus
+
+
+def select(cands: list[Candidate], max_sentences: int, margin: float = 0.035) -> list[Candidate]:
+    """The best sentence and those close to it, without near-duplicates, in reading order per passage."""
+    ranked = sorted(cands, key=lambda c: -c.score)
+    if not ranked:
+        return []
+    chosen: list[Candidate] = []
+    for c in ranked:
+        if len(chosen) >= max_sentences or c.score < ranked[0].score - margin:
+            break
+        if any(_overlap(c.text, o.text) > 0.7 for o in chosen):
+            continue
+        chosen.append(c)
+    first_seen = {id(c.hit): i for i, c in reversed(list(enumerate(chosen)))}
+    return sorted(chosen, key=lambda c: (first_seen[id(c.hit)], c.start))
+
+
+def _overlap(a: str, b: str) -> float:
+    ta, tb = set(terms(a)), set(terms(b))
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))

@@ -1,0 +1,20 @@
+"""Plain-text rendering of an Answer for the terminal: the answer, then one line and quote per source."""
+from __future__ import annotations
+
+import textwrap
+
+from . import prompts
+from .citations import location
+from .documents import Answer
+
+
+def render_text(answer: Answer) -> str:
+    lines = [answer.answer]
+    if answer.notice:
+        lines.insert(0, f"({answer.notice})")
+    if answer.citations:
+        lines += ["", f"{prompts.SOURCES_HEADING[answer.language]}:"]
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {location(c)}")
+            lines.append(textwrap.fill(f"«{c.quote}»", width=100, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines) + "\n"

