@@ -6,16 +6,18 @@ import threading
 import time
 from typing import Iterator
 
+import numpy as np
+
 from . import prompts
 from .catalog import TocEntry
 from .citations import cite
 from .documents import Answer, ChapterRef, Chunk, Citation
 from .embedding import load_embedder
 from .errors import QuestionError
-from .extractive import SentenceVectors, candidates, score_candidates, select
-from .intents import is_follow_up, structure_intent, wants_number
+from .extractive import Candidate, SentenceVectors, candidates, relevance_score, score_candidates, select
+from .intents import is_follow_up, structure_intent, switches_topic, wants_number
 from .language import detect_language
-from .retrieval import Hit, Retriever
+from .retrieval import Hit, Retriever, fuse
 from .sentences import split_sentences
 from .settings import Settings
 from .store import Store
@@ -86,27 +88,33 @@ class Assistant:
         if history and is_follow_up(question):
             query = f"{question} {history[-1][0]}"
         hits = retriever.retrieve(query, self.settings.top_k)
-        relevance = self._relevance(query, hits, retriever)
+        if query != question and switches_topic(question):
+            hits = fuse(retriever.retrieve(question, self.settings.top_k), hits)[:self.settings.top_k]
+            for rank, hit in enumerate(hits, 1):
+                hit.rank = rank
         t1 = time.perf_counter()
-        if relevance < self.settings.refusal_threshold or not hits:
+        cands = self._candidates(question, query, hits, retriever)
+        relevance = relevance_score(cands, lang)
+        if relevance < self.settings.refusal_threshold or not cands:
             answer = self._refusal(question, lang, hits, relevance)
         else:
-            answer = self._extract(question, query, lang, hits, relevance)
+            answer = self._extract(question, lang, hits, cands, relevance)
         answer.timings_ms = {"retrieval": (t1 - t0) * 1000, "answer": _ms(t1), "total": _ms(t0)}
         for piece in _pieces(answer.answer):
             yield piece
         yield answer
 
-    def _relevance(self, query: str, hits: list[Hit], retriever: Retriever) -> float:
-        dense = [h.dense for h in hits if h.dense is not None]
-        if not dense:
-            dense = [h.dense for h in retriever.dense(query, 1) if h.dense is not None]
-        return max(dense, default=0.0)
-
-    def _extract(self, question: str, query: str, lang: str, hits: list[Hit], relevance: float) -> Answer:
-        qvec = self.embedder.embed_queries([query])[0]
+    def _candidates(self, question: str, query: str, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
+        """Score sentences against the question; in a follow-up the earlier question counts half."""
+        vecs = self.embedder.embed_queries([question] if query == question else [question, query])
+        qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
+        context = "" if query == question else query[len(question):]
         cands = candidates(hits)
-        score_candidates(query, qvec, cands, self.vectors, self.retriever.idf, wants_number(question))
+        score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question), context)
+        return cands
+
+    def _extract(self, question: str, lang: str, hits: list[Hit], cands: list[Candidate],
+                 relevance: float) -> Answer:
         chosen = select(cands, self.settings.max_sentences)
         citations: list[Citation] = []
         parts: list[str] = []
@@ -194,6 +202,10 @@ def _pieces(text: str) -> Iterator[str]:
     words = text.split(" ")
     for i in range(0, len(words), 4):
         yield " ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else "")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) or 1.0)
 
 
 def _ms(since: float) -> float:

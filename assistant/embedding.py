@@ -28,13 +28,14 @@ _embedders_lock = threading.Lock()
 
 
 def _use_all_cores() -> None:
-    """Give torch every core we may run on, once, because query latency is dominated by one forward pass."""
+    """Give torch every core we may run on, once (query latency is one forward pass); OMP_NUM_THREADS wins if set."""
     global _threads_set
     if not _threads_set:
         import torch
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, cores))
+        pinned = os.environ.get("OMP_NUM_THREADS", "")
+        torch.set_num_threads(int(pinned) if pinned.isdigit() and int(pinned) > 0 else max(1, cores))
         _threads_set = True
 
 
@@ -60,7 +61,8 @@ class Embedder:
             raise ModelError(
                 f"Cannot load embedding model {self.name!r} offline ({type(exc).__name__}: {exc}). "
                 "Use the default multilingual-e5-small or a local sentence-transformers folder.") from None
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
         if not dim:
             raise ModelError(f"Embedding model {self.name!r} does not report its dimension.")
         self.dim: int = int(dim)

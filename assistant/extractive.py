@@ -14,8 +14,15 @@ from .retrieval import Hit
 from .sentences import split_sentences
 
 SENTENCE_POOL_HITS = 5
+LEXICAL_WEIGHT = 0.06
+CROSS_LINGUAL_OFFSET = {"en": 0.03}
 MIN_WORDS = 4
 _DIGIT = re.compile(r"\d")
+_YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
+_QUANTITY = re.compile(
+    r"\d+(?:[.,]\d+)?\s*(?:%|procent|pct|mio|mia|kr)|\b(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)?\b(?!\.\s*udgave)(?!-\d)|"
+    r"\b(hver|hvert) (anden|andet|tredje|fjerde|femte|sjette)\b|\b(en|et|to|tre|fire|fem) ud af (to|tre|fire|fem|seks)\b|"
+    r"\bhalvdel|\btredjedel|\bfjerdedel|\bprocent\b|\bflertal", re.IGNORECASE)
 
 
 @dataclass
@@ -59,19 +66,21 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
 
 
 def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate],
-                     vectors: SentenceVectors, idf: Callable[[str], float], wants_number: bool) -> None:
+                     vectors: SentenceVectors, idf: Callable[[str], float], wants_number: bool,
+                     context: str = "") -> None:
     """Score = similarity to the question + weighted term overlap + the passage's rank + a number bonus."""
     if not cands:
         return
     sims = vectors([c.text for c in cands]) @ query_vec
-    q_terms = set(terms(question))
-    total = sum(idf(t) for t in q_terms) or 1.0
+    weights = {t: 0.5 * idf(t) for t in terms(context)}
+    weights.update({t: idf(t) for t in terms(question)})
+    total = sum(weights.values()) or 1.0
     for c, sim in zip(cands, sims):
         s_terms = set(terms(c.text))
         c.dense = float(sim)
-        c.lexical = sum(idf(t) for t in q_terms & s_terms) / total
+        c.lexical = sum(w for t, w in weights.items() if t in s_terms) / total
         prior = 1.0 / (1.0 + 0.25 * (c.hit.rank - 1))
-        bonus = 0.02 if wants_number and _DIGIT.search(c.text) else 0.0
+        bonus = 0.03 if wants_number and _QUANTITY.search(_YEARS.sub("", c.text)) else 0.0
         c.score = c.dense + 0.12 * c.lexical + 0.03 * prior + bonus
 
 
@@ -94,3 +103,16 @@ def select(cands: list[Candidate], max_sentences: int, margin: float = 0.035) ->
 def _overlap(a: str, b: str) -> float:
     ta, tb = set(terms(a)), set(terms(b))
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
+
+
+def relevance_score(cands: list[Candidate], language: str) -> float:
+    """How well the best passage sentence matches the question; below the calibrated threshold we refuse.
+
+    Questions in another language than the text score lower on cosine and share no words with it, so they
+    get a calibrated offset instead of the lexical term.
+    """
+    if not cands:
+        return 0.0
+    dense = max(c.dense for c in cands)
+    lexical = max(c.lexical for c in cands)
+    return dense + LEXICAL_WEIGHT * lexical + CROSS_LINGUAL_OFFSET.get(language, 0.0)

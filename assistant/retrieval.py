@@ -1,6 +1,7 @@
 """Candidate passages for a question: dense (llama-index over Chroma), BM25 with Danish stems, or their fusion."""
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,8 @@ class Retriever:
         for nws in retriever.retrieve(question):
             chunk = self.chunks.get(nws.node.node_id)
             if chunk is not None:
-                hits.append(Hit(chunk, float(nws.score or 0.0), dense=float(nws.score or 0.0)))
+                cosine = _cosine_from_chroma(nws.score)
+                hits.append(Hit(chunk, cosine, dense=cosine))
         return hits
 
     def lexical(self, question: str, k: int) -> list[Hit]:
@@ -122,6 +124,11 @@ class Retriever:
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
         return hits[:k]
+
+
+def _cosine_from_chroma(score: float | None) -> float:
+    """llama-index reports exp(-distance) for Chroma; with cosine space that is exp(cos - 1)."""
+    return 1.0 + math.log(score) if score and score > 0 else 0.0
 
 
 def fuse(*rankings: list[Hit]) -> list[Hit]:

@@ -91,11 +91,11 @@ def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progre
 
 def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
             progress: Progress | None, skip_names: frozenset[str]) -> None:
-    embedder = load_embedder(settings)
+    model_key = settings.embed_model
     catalog = store.catalog
-    if catalog.get_meta("embed_model") not in (None, embedder.name):
+    if catalog.get_meta("embed_model") not in (None, model_key):
         _reset(store)
-    catalog.set_meta("embed_model", embedder.name)
+    catalog.set_meta("embed_model", model_key)
     known = catalog.files()
     found, errors = discover(paths, skip_names)
     report.errors.extend(errors)
@@ -107,7 +107,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         try:
             digest = file_hash(path)
             old = known.get(source)
-            if old and old.hash == digest and old.model == embedder.name:
+            if old and old.hash == digest and old.model == model_key:
                 report.unchanged += 1
                 continue
             sections = load(path, source)
@@ -120,7 +120,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         except OSError as exc:
             report.errors.append(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"))
             continue
-        pending.append((FileRecord(source, str(path), digest, len(chunks), embedder.name), sections, chunks))
+        pending.append((FileRecord(source, str(path), digest, len(chunks), model_key), sections, chunks))
 
     old_ids = catalog.chunk_ids()
     all_new = [c for _, _, cs in pending for c in cs]
@@ -134,7 +134,9 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         if progress:
             progress("embed", n, len(to_embed))
 
-    vectors = embedder.embed_passages([embed_text(c) for c in to_embed], progress=tick) if to_embed else None
+    vectors = None
+    if to_embed:
+        vectors = load_embedder(settings).embed_passages([embed_text(c) for c in to_embed], progress=tick)
     by_id = dict(reused)
     if vectors is not None:
         by_id.update({c.id: v for c, v in zip(to_embed, vectors)})

@@ -23,3 +23,25 @@ def e5_model_dir() -> Path:
 
     cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))
     return prepare_e5_model(cache / DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def indexed_home(tmp_path_factory, e5_model_dir):
+    """A HANDBOOK_HOME with the bundled corpus ingested once for the whole session (treat as read-only)."""
+    from assistant.settings import load_settings
+    from ingest.run import ingest_paths
+
+    home = tmp_path_factory.mktemp("handbook-home")
+    settings = load_settings({}, home=home, embed_model=str(e5_model_dir))
+    report = ingest_paths([], settings)
+    assert not report.errors and report.chunks > 50
+    return settings
+
+
+@pytest.fixture
+def model_env(monkeypatch, e5_model_dir):
+    """Environment for CLI runs: the prepared test model, so no run rebuilds it."""
+    monkeypatch.setenv("HANDBOOK_EMBED_MODEL", str(e5_model_dir))
+    for name in ("HANDBOOK_HOME", "HANDBOOK_CHROMA_URL", "HANDBOOK_RETRIEVAL", "HANDBOOK_TOP_K"):
+        monkeypatch.delenv(name, raising=False)
+    return e5_model_dir
