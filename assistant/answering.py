@@ -13,7 +13,7 @@ from .catalog import TocEntry
 from .citations import cite
 from .documents import Answer, ChapterRef, Chunk, Citation
 from .embedding import load_embedder
-from .errors import QuestionError
+from .errors import BackendError, QuestionError
 from .extractive import Candidate, SentenceVectors, candidates, relevance_score, score_candidates, select
 from .intents import is_follow_up, structure_intent, switches_topic, wants_number
 from .language import detect_language
@@ -97,12 +97,36 @@ class Assistant:
         relevance = relevance_score(cands, lang)
         if relevance < self.settings.refusal_threshold or not cands:
             answer = self._refusal(question, lang, hits, relevance)
+        elif self.settings.llm != "extractive":
+            answer = yield from self._generate(question, lang, hits, cands, relevance, history or [])
         else:
             answer = self._extract(question, lang, hits, cands, relevance)
         answer.timings_ms = {"retrieval": (t1 - t0) * 1000, "answer": _ms(t1), "total": _ms(t0)}
-        for piece in _pieces(answer.answer):
-            yield piece
+        if answer.kind != "generative":
+            for piece in _pieces(answer.answer):
+                yield piece
         yield answer
+
+    def _generate(self, question: str, lang: str, hits: list[Hit], cands: list[Candidate], relevance: float,
+                  history: History) -> Iterator[str | Answer]:
+        """An LLM answer streamed token by token; when the backend fails, the extractive answer with a notice."""
+        from .generative import generate
+
+        try:
+            answer = None
+            for item in generate(question, lang, hits, history, self.settings, self.embedder):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
+            if answer is None:
+                raise BackendError("the backend returned no answer")
+            answer.score = relevance
+            return answer
+        except BackendError as exc:
+            answer = self._extract(question, lang, hits, cands, relevance)
+            answer.notice = prompts.FALLBACK_NOTICE[lang].format(reason=str(exc))
+            return answer
 
     def _candidates(self, question: str, query: str, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
         """Score sentences against the question; in a follow-up the earlier question counts half."""

@@ -134,5 +134,27 @@ def remove(ctx: click.Context, sources: tuple[str, ...]) -> None:
         click.echo(f"Removed {source} ({count} chunks).")
 
 
+# Commands that live with the part they drive (ui/, evals/); their modules import heavy things lazily.
+EXTERNAL_COMMANDS = {"serve": "ui.cli", "log": "ui.cli", "eval": "evals.cli"}
+
+
+def _register_external_commands() -> None:
+    import importlib
+
+    for name, module_name in EXTERNAL_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        command = getattr(module, f"{name}_command", None)
+        if command is not None:
+            cli.add_command(command, name)
+
+
+_register_external_commands()
+
+
 def main() -> None:
     cli(obj={})
