@@ -31,8 +31,12 @@ def load_html(path: Path, source: str) -> list[Section]:
     title_tag = soup.find("title")
     doc_title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     walker = _Walker(source, doc_title or path.stem.replace("-", " ").replace("_", " "))
-    walker.walk(soup.body or soup)
-    walker.flush_section()
+    try:
+        walker.walk(soup.body or soup)
+        walker.flush_section()
+    except RecursionError:
+        raise IngestError(str(path), "the HTML is nested too deeply to read; save the page as simpler HTML "
+                          "or as text") from None
     return walker.sections
 
 

@@ -107,16 +107,7 @@ def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
                                   "or password-protected: export or print it to a new PDF") from None
             log.warning("%s: pages from %d on could not be read (%s); they are skipped", path, len(pages) + 1,
                         type(exc).__name__)
-    for layout in pages:
-        if not layout.lines:
-            i = layout.number
-            if layout.unmapped:
-                log.warning("%s: page %d has text in a font without a Unicode map, so it cannot be extracted; "
-                            "run OCR on it or export the PDF again", path, i)
-            elif layout.has_images:
-                log.warning("%s: page %d has no extractable text (a scan?); run OCR on it first", path, i)
-            else:
-                log.info("%s: page %d is blank", path, i)
+    _report_textless(pages, path)
     body = body_size(pages)
     printed = mark_furniture(pages, body)
     labels = _page_labels(doc.reader, len(pages), printed)
@@ -127,6 +118,30 @@ def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
         raise IngestError(str(path), "no text found in the PDF; it may be a scan: run OCR on it first")
     marks = outline_marks(doc.reader, flow, pages, body) or layout_marks(flow, body) or page_marks(flow, labels)
     return _sections(flow, marks, pages, labels, doc.title, source)
+
+
+def _report_textless(pages: list[PageLayout], path: Path) -> None:
+    """Scans and unmapped fonts are reported by page (in ranges when there are many), blank pages only logged."""
+    scans = [p.number for p in pages if not p.lines and p.has_images and not p.unmapped]
+    for p in pages:
+        if not p.lines and p.unmapped:
+            log.warning("%s: page %d has text in a font without a Unicode map, so it cannot be extracted; "
+                        "run OCR on it or export the PDF again", path, p.number)
+        elif not p.lines and not p.has_images:
+            log.info("%s: page %d is blank", path, p.number)
+    if len(scans) <= 10:
+        for n in scans:
+            log.warning("%s: page %d has no extractable text (a scan?); run OCR on it first", path, n)
+    else:
+        runs: list[list[int]] = []
+        for n in scans:
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        spans = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+        log.warning("%s: %d pages have no extractable text (scans?): pages %s; run OCR on them first", path,
+                    len(scans), spans)
 
 
 def _mark_pull_quotes(pages: list[PageLayout], body: float) -> None:

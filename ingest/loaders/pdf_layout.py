@@ -259,7 +259,7 @@ def mark_furniture(pages: list[PageLayout], body: float) -> dict[int, str]:
     for p, ln, k in candidates:
         tops = seen[k]
         repeated = sum(1 for t in tops if abs(t - ln.top) < 6) >= 2 and len(k) < 100 and ln.size <= 1.05 * body
-        bare = PAGE_NO.match(ln.text.strip())
+        bare = PAGE_NO.match(ln.text.strip()) and ln.size <= 1.3 * body  # not a big chapter number
         small = ln.size < 0.9 * body and len(ln.text) < 60 and not ln.text.rstrip().endswith(".")
         if repeated or bare or small:
             ln.role = "furniture"

@@ -10,6 +10,7 @@ from .pdf_layout import Line, PageLayout
 from .structure import chapter_number_from_title
 
 _KAPITEL = re.compile(r"^\s*(?:kapitel|chapter|kap\.)\s+(\d+)\s*[.:]?\s*(.*)$", re.IGNORECASE)
+_BARE = re.compile(r"^\s*(\d{1,2})\s*$")
 _DOTTED = re.compile(r"^\s*\d+\.\d+")
 _SINGLE = re.compile(r"^\s*(\d{1,2})\.?\s+\S")
 _NUM_PREFIX = re.compile(r"^\s*(?:(?:kapitel|chapter|kap\.)\s+)?\d+(?:\.\d+)*\.?\s+", re.IGNORECASE)
@@ -34,6 +35,8 @@ def _norm(text: str) -> str:
 def heading_like(ln: Line, body: float) -> bool:
     """Bigger or bold, short, not ending like a sentence: what a heading looks like in a designed book."""
     text = ln.text.strip()
+    if ln.role == "body" and _BARE.match(text) and ln.size >= 1.5 * body:
+        return True  # a big chapter number standing alone above the title
     if ln.role != "body" or len(text) > 120 or len(text.split()) > 15 or not re.search(r"[^\W\d_]", text):
         return False
     if text.endswith((".", ",", ";")) and not _KAPITEL.match(text):
@@ -145,14 +148,16 @@ def layout_marks(flow: list[Line], body: float) -> list[Mark]:
     while k < len(groups):
         g = groups[k]
         text = " ".join(flow[i].text.strip() for i in g)
-        m = _KAPITEL.match(text)
-        if m and not m.group(2) and k + 1 < len(groups) and groups[k + 1][0] == g[-1] + 1:
+        bare = _BARE.match(text)
+        m = _KAPITEL.match(text) or bare
+        if m and (bare or not m.group(2)) and k + 1 < len(groups) and groups[k + 1][0] == g[-1] + 1:
             nxt = groups[k + 1]
             heads.append((g[0], set(g) | set(nxt), " ".join(flow[i].text.strip() for i in nxt),
                           flow[nxt[0]].size, int(m.group(1))))
             k += 2
             continue
-        heads.append((g[0], set(g), text, flow[g[0]].size, int(m.group(1)) if m else None))
+        if not bare:
+            heads.append((g[0], set(g), text, flow[g[0]].size, int(m.group(1)) if m else None))
         k += 1
     kapitel_sizes = [h[3] for h in heads if h[4] is not None]
     sizes = sorted({round(h[3] * 2) / 2 for h in heads}, reverse=True)

@@ -8,6 +8,7 @@ from typing import Callable
 from .pdf_layout import Line
 
 _END = (".", "!", "?", ":", "”", "\"", "»", ")")
+BULLETS = set("•▪●◦■□➢✓►▸")
 _KEEP_HYPHEN_NEXT = {"og", "eller", "samt", "til", "som", "and", "or", "to"}
 _WORD = re.compile(r"[A-Za-zÆØÅæøåÄÖÜäöüÉéÈè0-9]+(?:-[A-Za-zÆØÅæøåÄÖÜäöüÉéÈè0-9]+)*")
 _LEADERS = re.compile(r"(\.{4,}|·{3,}|…{2,}|_{4,}|(\s\.){3,})\s*\S{0,6}\s*$")
@@ -26,6 +27,8 @@ def join_lines(left: str, right: str, vocab: Counter) -> str:
     """Join two lines of one paragraph; 'samar-' + 'bejde' -> 'samarbejde', 'it-' + 'system' stays 'it-system'."""
     left = left.rstrip()
     right = right.lstrip()
+    if right[:1] in BULLETS:
+        return f"{left}\n{right}"  # list items stay on their own lines inside the paragraph
     if left.endswith("\u00ad"):
         return left[:-1] + right
     if not (left.endswith("-") and len(left) > 1 and left[-2].isalpha() and right[:1].isalpha()):
