@@ -70,26 +70,37 @@ class Retriever:
         self._lock = threading.Lock()
         self._index = VectorStoreIndex.from_vector_store(store.vector_store(),
                                                          embed_model=_embedding_adapter(embedder))
-        self._bm25 = self._build_bm25()
+        self._bm25: Any = None
+        self._df: dict[str, int] | None = None
 
     def idf(self, term: str) -> float:
         """Inverse document frequency over chunks; unknown terms count as rare."""
+        df = self._document_frequencies().get(term, 0)
         n = len(self._ids) or 1
-        return float(np.log(1 + (n - self._df.get(term, 0) + 0.5) / (self._df.get(term, 0) + 0.5)))
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
-    def _build_bm25(self) -> Any:
+    def _corpus_terms(self) -> list[list[str]]:
+        return [terms(self.chunks[i].indexed_text) or ["_"] for i in self._ids]
+
+    def _document_frequencies(self) -> dict[str, int]:
+        with self._lock:
+            if self._df is None:
+                df: dict[str, int] = {}
+                for doc in self._corpus_terms():
+                    for t in set(doc):
+                        df[t] = df.get(t, 0) + 1
+                self._df = df
+            return self._df
+
+    def _bm25_index(self) -> Any:
+        """Built on first use: dense, the default, never needs it."""
         import bm25s
 
-        corpus = [terms(self.chunks[i].indexed_text) or ["_"] for i in self._ids]
-        self._df: dict[str, int] = {}
-        for doc in corpus:
-            for t in set(doc):
-                self._df[t] = self._df.get(t, 0) + 1
-        if not corpus:
-            return None
-        bm25 = bm25s.BM25()
-        bm25.index(corpus, show_progress=False)
-        return bm25
+        with self._lock:
+            if self._bm25 is None and self._ids:
+                self._bm25 = bm25s.BM25()
+                self._bm25.index(self._corpus_terms(), show_progress=False)
+            return self._bm25
 
     def dense(self, question: str, k: int) -> list[Hit]:
         """Nearest chunks by cosine similarity, through llama-index's Chroma vector store."""
@@ -105,10 +116,11 @@ class Retriever:
     def lexical(self, question: str, k: int) -> list[Hit]:
         """BM25 over Danish stems; empty when the question shares no term with the index."""
         q = terms(question)
-        if self._bm25 is None or not q:
+        bm25 = self._bm25_index() if q else None
+        if bm25 is None:
             return []
         with self._lock:
-            scores = np.asarray(self._bm25.get_scores(q))
+            scores = np.asarray(bm25.get_scores(q))
         top = np.argsort(-scores)[:k]
         return [Hit(self.chunks[self._ids[i]], float(scores[i]), bm25=float(scores[i])) for i in top if scores[i] > 0]
 

