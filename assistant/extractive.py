@@ -81,7 +81,7 @@ def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate
         c.lexical = sum(w for t, w in weights.items() if t in s_terms) / total
         prior = 1.0 / (1.0 + 0.25 * (c.hit.rank - 1))
         bonus = 0.03 if wants_number and _QUANTITY.search(_YEARS.sub("", c.text)) else 0.0
-        c.score = c.dense + 0.12 * c.lexical + 0.03 * prior + bonus
+        c.score = c.dense + 0.03 * c.lexical + 0.03 * prior + bonus
 
 
 def select(cands: list[Candidate], max_sentences: int, margin: float = 0.035) -> list[Candidate]:

@@ -34,8 +34,14 @@ def chroma_client(settings: Settings) -> Any:
         url = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
         if not url.hostname:
             raise SettingsError(f"HANDBOOK_CHROMA_URL {settings.chroma_url!r} is not a URL like http://127.0.0.1:8000.")
-        return chromadb.HttpClient(host=url.hostname, port=url.port or 8000, ssl=url.scheme == "https",
-                                   settings=chroma_settings)
+        try:
+            return chromadb.HttpClient(host=url.hostname, port=url.port or 8000, ssl=url.scheme == "https",
+                                       settings=chroma_settings)
+        except Exception as exc:  # chromadb raises ValueError (and others) when nothing answers there
+            raise SettingsError(
+                f"Cannot reach a Chroma server at HANDBOOK_CHROMA_URL {settings.chroma_url!r} ({exc}). Start one "
+                "(`chroma run --path DIR --host 127.0.0.1 --port 8000`) or unset HANDBOOK_CHROMA_URL to use the "
+                "embedded store.") from None
     path = settings.index_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)

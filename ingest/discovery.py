@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from assistant.errors import IngestError
@@ -26,6 +27,8 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset()) -> tup
         elif not supported(root):
             errors.append(IngestError(str(root), f"unsupported file type {root.suffix or '(none)'!r}; "
                                                  "use .md, .txt, .html, .docx or .pdf"))
+        elif (problem := _not_regular(root)) is not None:
+            errors.append(problem)
         else:
             real = os.path.realpath(root)
             if real not in seen:
@@ -52,8 +55,22 @@ def _walk(root: Path, errors: list[IngestError], skip_names: frozenset[str]) -> 
             path = Path(dirpath) / name
             if name.startswith(".") or name in skip_names or not supported(path):
                 continue
-            if not path.exists():
-                errors.append(IngestError(str(path), "broken symbolic link; fix or remove it"))
+            if (problem := _not_regular(path)) is not None:
+                errors.append(problem)
                 continue
             out.append(path)
     return out
+
+
+def _not_regular(path: Path) -> IngestError | None:
+    """Broken or looping links, pipes, sockets and devices: reading them would fail or block forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if os.path.islink(path):
+            return IngestError(str(path), "broken or looping symbolic link; fix or remove it")
+        return IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions")
+    if not stat.S_ISREG(mode):
+        return IngestError(str(path), "not a regular file (a pipe, socket or device); copy the document to a "
+                                      "normal file")
+    return None

@@ -4,27 +4,33 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
+# Before any Hugging Face import: the model's "Loading weights" bar would crowd the one line per rejected file.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from assistant.catalog import FileRecord
-from assistant.documents import Chunk, Section
-from assistant.embedding import load_embedder
-from assistant.errors import IndexBusyError, IngestError
-from assistant.settings import Settings
-from assistant.store import Store
+import numpy as np  # noqa: E402
 
-from .chunking import chunk_sections, embed_text
-from .discovery import discover
-from .loaders import load
+from assistant.catalog import FileRecord  # noqa: E402
+from assistant.documents import Chunk, Section  # noqa: E402
+from assistant.embedding import load_embedder  # noqa: E402
+from assistant.errors import IndexBusyError, IngestError  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+from assistant.store import Store  # noqa: E402
+
+from .chunking import chunk_sections, embed_text  # noqa: E402
+from .discovery import discover  # noqa: E402
+from .loaders import load  # noqa: E402
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger("handbook.ingest")
+MAX_CHUNK_CHARS = 100_000  # a normal chunk is ~1,000 characters; this is a "sentence" with no breaks at all
 
 
 @dataclass
@@ -45,8 +51,10 @@ class IngestReport:
     indexed_sources: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        # not asdict(): it deep-copies the IngestErrors, which cannot be rebuilt from their args
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["errors"] = [{"path": e.path, "reason": e.reason} for e in self.errors]
+        data["indexed_sources"] = list(self.indexed_sources)
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -98,7 +106,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     catalog.set_meta("embed_model", model_key)
     known = catalog.files()
     found, errors = discover(paths, skip_names)
-    report.errors.extend(errors)
+    report.errors.extend(_one_line(e) for e in errors)
     report.files = len(found)
     pending: list[tuple[FileRecord, list[Section], list[Chunk]]] = []
     for i, (path, source) in enumerate(found):
@@ -114,11 +122,17 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
             chunks = chunk_sections(sections, digest)
             if not chunks:
                 raise IngestError(str(path), "no text to index after reading the file; check that it is not a scan")
+            _check_chunk_sizes(chunks, path)
         except IngestError as exc:
-            report.errors.append(exc)
+            report.errors.append(_one_line(exc))
             continue
         except OSError as exc:
             report.errors.append(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"))
+            continue
+        except (Exception, RecursionError) as exc:  # a loader bug must cost one file, never the whole batch
+            log.exception("%s: unexpected error while reading", path)
+            report.errors.append(_one_line(IngestError(
+                str(path), f"the file could not be read ({type(exc).__name__}: {exc}); check or re-save it")))
             continue
         pending.append((FileRecord(source, str(path), digest, len(chunks), model_key), sections, chunks))
 
@@ -142,11 +156,17 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         by_id.update({c.id: v for c, v in zip(to_embed, vectors)})
     report.embedded, report.reused = len(to_embed), len(reused)
 
+    # Vectors first, in large batches (one upsert per file made thousands of small files crawl); until the
+    # catalog below names them they are orphans that retrieval ignores, so a kill here loses nothing.
+    if all_new:
+        store.add(all_new, np.stack([by_id[c.id] for c in all_new]), [embed_text(c) for c in all_new])
+    live = catalog.chunk_ids()
     for record, sections, chunks in pending:
         previous = catalog.chunk_ids(record.source)
-        store.add(chunks, np.stack([by_id[c.id] for c in chunks]), [embed_text(c) for c in chunks])
+        new_ids = {c.id for c in chunks}
         catalog.replace_file(record, chunks, sections, _document_body(sections))
-        stale = previous - {c.id for c in chunks} - catalog.chunk_ids()
+        live = (live - previous) | new_ids
+        stale = previous - live
         if stale:
             store.delete(stale)
         report.indexed += 1
@@ -168,6 +188,19 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     report.chapters = len(chapters)
     report.sections = sum(max(1, len(c.sections)) for c in chapters)
     report.chunks = len(catalog.chunk_ids())
+
+
+def _one_line(error: IngestError) -> IngestError:
+    """Each rejected file is reported on exactly one line, whatever a parser put into the reason."""
+    reason = " ".join(error.reason.split())
+    return error if reason == error.reason else IngestError(error.path.replace("\n", " "), reason)
+
+
+def _check_chunk_sizes(chunks: list[Chunk], path: Path) -> None:
+    longest = max(len(c.text) for c in chunks)
+    if longest > MAX_CHUNK_CHARS:
+        raise IngestError(str(path), f"it has a passage of {longest:,} characters without paragraph or sentence "
+                          "breaks, so it looks like data, not a document; add line breaks or punctuation")
 
 
 def remove_source(store: Store, source: str) -> int:

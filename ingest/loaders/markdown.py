@@ -10,7 +10,7 @@ from assistant.documents import Section
 from assistant.errors import IngestError
 
 from .structure import chapter_number_from_title, clean_inline, section_kind
-from .textfile import read_text
+from .textfile import check_lines, read_text
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
@@ -34,6 +34,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, list[str], int]:
 
 def load_markdown(path: Path, source: str) -> list[Section]:
     text = read_text(path)
+    check_lines(text, path)
     meta, lines, first_line = split_front_matter(text, path)
     chapter_title = str(meta.get("title") or "").strip()
     chapter_number = _int_or_none(meta.get("chapter"))

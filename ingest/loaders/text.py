@@ -7,7 +7,7 @@ from pathlib import Path
 from assistant.documents import Section
 
 from .structure import chapter_number_from_title, section_kind
-from .textfile import read_text
+from .textfile import check_lines, read_text
 
 _NUMBERED_HEADING = re.compile(r"^\s*(?:kapitel\s+)?\d+(?:\.\d+)*\.?\s+\S.{0,80}$", re.IGNORECASE)
 MAX_LINE = 100_000
@@ -25,7 +25,9 @@ def _is_heading(lines: list[str], i: int) -> bool:
 
 
 def load_text(path: Path, source: str) -> list[Section]:
-    lines = [ln if len(ln) <= MAX_LINE else _wrap_marker(ln) for ln in read_text(path).split("\n")]
+    text = read_text(path)
+    check_lines(text, path)
+    lines = [ln if len(ln) <= MAX_LINE else _wrap_marker(ln) for ln in text.split("\n")]
     chapter_title = path.stem.replace("-", " ").replace("_", " ")
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first is not None and _is_heading(lines, first):

@@ -6,6 +6,15 @@ from pathlib import Path
 from assistant.errors import IngestError
 
 MAX_TEXT_BYTES = 50 * 1024 * 1024
+MAX_LINE_CHARS = 1_000_000  # ~150,000 words on one line: data or minified text, not a document
+
+
+def check_lines(text: str, path: Path, limit: int = MAX_LINE_CHARS) -> None:
+    """Refuse a file with a line over the limit (it would become one passage nobody can cite)."""
+    longest = max(map(len, text.split("\n"))) if len(text) > limit else 0
+    if longest > limit:
+        raise IngestError(str(path), f"it has a line of {longest:,} characters (over the {limit:,} limit), so it "
+                          "looks like data or minified text; add line breaks between paragraphs")
 
 
 def read_text(path: Path) -> str:
@@ -23,7 +32,14 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16").replace("\r\n", "\n").replace("\r", "\n")
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise IngestError(str(path), "it starts like UTF-16 text but is damaged or binary; save it again as "
+                              "UTF-8") from None
+        if "\x00" in text[:8192]:
+            raise IngestError(str(path), "this looks like a binary file, not text; check the file type")
+        return text.replace("\r\n", "\n").replace("\r", "\n")
     if b"\x00" in raw[:8192]:
         raise IngestError(str(path), "this looks like a binary file, not text; check the file type")
     try:
