@@ -1,0 +1,182 @@
+"""HTML for the chat: questions, answers with [n] links, the "Kilder" panel, refusals and errors.
+
+Every string that comes from a question or a document goes through html.escape, so markup or script in either
+is shown as text. The chat renders messages as Markdown; each message here is one HTML block without newlines,
+which Markdown passes through untouched (so `*`, `_` or `#` in a quote are not formatted either).
+Links use "#hb:..." fragments that the page script (ui/app.py) turns into reading-pane events.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from assistant.citations import MARKER
+
+CONTEXT_CHARS = 220
+REFUSAL_TITLE = "Det står ikke i håndbogen"
+
+
+def esc(text: str | None) -> str:
+    """Escape for HTML text and attributes; newlines become entities so no Markdown blank line can appear."""
+    return html.escape(text or "", quote=True).replace("\r", "").replace("\n", "&#10;")
+
+
+def _flat(text: str) -> str:
+    """Escaped text with every run of whitespace as one space (ends kept), for inline pieces."""
+    return html.escape(re.sub(r"\s+", " ", text or ""), quote=True)
+
+
+def _inline(text: str) -> str:
+    """Escaped text on one line (newlines become spaces) for places where a line break means nothing."""
+    return _flat(text).strip()
+
+
+def question_html(question: str) -> str:
+    return f'<div class="hb-q">{_inline(question)}</div>'
+
+
+def pending_html(text: str) -> str:
+    """The answer while it is being composed: plain escaped text, no links yet."""
+    body = _inline(text) if text.strip() else '<span class="hb-wait">Søger i håndbogen …</span>'
+    return f'<div class="hb-answer hb-streaming">{body}</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="hb-error" role="alert">{_inline(message)}</div>'
+
+
+def answer_html(turn: dict[str, Any], t: int) -> str:
+    """A finished answer (turn t of the conversation): text, sources panel or refusal, copy link."""
+    if turn.get("error"):
+        return error_html(turn["error"])
+    notice = f'<div class="hb-notice">{_inline(turn["notice"])}</div>' if turn.get("notice") else ""
+    copy = (f'<div class="hb-actions"><a class="hb-copy" href="#hb:copy:{t}">Kopiér svar med kilder</a>'
+            f'<span class="hb-copytext">{esc(turn.get("copy_text", ""))}</span></div>')
+    if turn.get("refused"):
+        return f'<div class="hb-answer hb-refusal">{notice}{refusal_body(turn, t)}{copy}</div>'
+    body = body_html(turn["answer"], t, {c["n"] for c in turn.get("citations", [])})
+    return f'<div class="hb-answer">{notice}<div class="hb-body">{body}</div>{sources_html(turn, t)}{copy}</div>'
+
+
+def body_html(text: str, t: int, known: set[int]) -> str:
+    """Answer text with each [n] as a link to its source; "- " lines become a list."""
+    paragraphs: list[str] = []
+    items: list[str] = []
+    for line in (text or "").split("\n"):
+        if line.startswith("- "):
+            items.append(f"<li>{_markers(line[2:], t, known)}</li>")
+            continue
+        if items:
+            paragraphs.append(f'<ul>{"".join(items)}</ul>')
+            items = []
+        if line.strip():
+            paragraphs.append(f"<p>{_markers(line, t, known)}</p>")
+    if items:
+        paragraphs.append(f'<ul>{"".join(items)}</ul>')
+    return "".join(paragraphs)
+
+
+def _markers(line: str, t: int, known: set[int]) -> str:
+    out, last = [], 0
+    for m in MARKER.finditer(line):
+        out.append(_flat(line[last:m.start()]))
+        n = int(m.group(1))
+        if n in known:
+            out.append(f'<a class="hb-cite" href="#hb:cite:{t}:{n}" title="Vis kilde {n}">[{n}]</a>')
+        else:
+            out.append(f"[{n}]")
+        last = m.end()
+    out.append(_flat(line[last:]))
+    return "".join(out).strip()
+
+
+def sources_html(turn: dict[str, Any], t: int) -> str:
+    """The "Kilder" panel: one entry per citation with where it stands and the quote inside its passage."""
+    citations = turn.get("citations") or []
+    if not citations:
+        return ""
+    entries = []
+    for c in citations:
+        entries.append(
+            f'<li class="hb-source"><a class="hb-source-head" href="#hb:cite:{t}:{c["n"]}" title="Åbn i læsevinduet">'
+            f'<span class="hb-n">[{c["n"]}]</span> {where_html(c)}</a>'
+            f'<div class="hb-passage">{passage_excerpt(c.get("passage") or "", c["quote"])}</div></li>')
+    return (f'<div class="hb-sources"><div class="hb-sources-title">Kilder</div>'
+            f'<ol class="hb-source-list">{"".join(entries)}</ol></div>')
+
+
+def where_html(c: dict[str, Any]) -> str:
+    """Chapter, section, then page (or lines) and the file, for one citation."""
+    parts = [f'<span class="hb-chapter">Kap. {_inline(c.get("chapter") or c.get("chapter_title") or "")}</span>']
+    if c.get("section") and c["section"] != c.get("chapter_title"):
+        parts.append(f'<span class="hb-section">{_inline(c["section"])}</span>')
+    parts.append(f'<span class="hb-page">{_inline(place(c))}</span>')
+    return " · ".join(parts) + f' <span class="hb-file">{_inline(c.get("source", ""))}</span>'
+
+
+def place(c: dict[str, Any]) -> str:
+    """"s. 34" for a page a reader finds, else "linje 12-14", else nothing."""
+    if c.get("page") is not None:
+        return f"s. {c['page']}"
+    lines = c.get("lines")
+    if lines:
+        return f"linje {lines[0]}" + (f"-{lines[1]}" if lines[1] != lines[0] else "")
+    return ""
+
+
+def passage_excerpt(passage: str, quote: str, context: int = CONTEXT_CHARS) -> str:
+    """The quote marked inside the text around it, cut to a few hundred characters at word boundaries."""
+    start, end = find_span(passage, quote)
+    if start < 0:
+        return f"<mark>{_inline(quote)}</mark>"
+    left = passage[max(0, start - context):start]
+    right = passage[end:end + context]
+    if start - context > 0:
+        left = "… " + left.split(" ", 1)[-1]
+    if end + context < len(passage):
+        right = right.rsplit(" ", 1)[0] + " …"
+    before, after = _inline(left), _inline(right)
+    return ((before + " " if before else "") + f"<mark>{_inline(passage[start:end])}</mark>"
+            + (" " + after if after else ""))
+
+
+def find_span(text: str, needle: str) -> tuple[int, int]:
+    """Where needle stands in text, ignoring differences in whitespace; (-1, -1) when it does not."""
+    if not needle:
+        return -1, -1
+    i = text.find(needle)
+    if i >= 0:
+        return i, i + len(needle)
+    words = needle.split()
+    if not words:
+        return -1, -1
+    m = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return (m.start(), m.end()) if m else (-1, -1)
+
+
+def refusal_body(turn: dict[str, Any], t: int) -> str:
+    """A refusal looks different: a heading, the handbook's own sentence, and the nearest chapters as links."""
+    links = "".join(f'<a class="hb-chip" href="#hb:near:{t}:{i}">{_inline(_label(r))}</a>'
+                    for i, r in enumerate(turn.get("nearest") or []))
+    nearest = f'<div class="hb-nearest"><span>Læs de nærmeste kapitler:</span>{links}</div>' if links else ""
+    return (f'<div class="hb-refusal-title">{REFUSAL_TITLE}</div>'
+            f'<p class="hb-refusal-text">{_inline(turn["answer"])}</p>{nearest}')
+
+
+def _label(ref: dict[str, Any]) -> str:
+    n = ref.get("chapter_number")
+    return f"{n}. {ref.get('title', '')}" if n is not None else ref.get("title", "")
+
+
+def toc_html(chapters: list[Any]) -> str:
+    """The table of contents as links that open a chapter (or a section) in the reading pane."""
+    if not chapters:
+        return '<p class="hb-empty">Der er ikke indlæst noget endnu.</p>'
+    items = []
+    for k, ch in enumerate(chapters):
+        sections = "".join(f'<li><a href="#hb:sec:{k}:{s}">{_inline(title)}</a></li>'
+                           for s, title in enumerate(ch.sections))
+        items.append(f'<li class="hb-toc-chapter"><a class="hb-toc-title" href="#hb:chap:{k}">{_inline(ch.label)}</a>'
+                     f'<ul class="hb-toc-sections">{sections}</ul></li>')
+    return f'<nav class="hb-toc"><ol>{"".join(items)}</ol></nav>'
