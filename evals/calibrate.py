@@ -1,0 +1,107 @@
+"""Choose the refusal threshold on the dev set, from the eval itself, and record it in evals/calibration.json.
+
+One run of the dev set with the threshold at 0 answers every question and records each answer's relevance
+score (Answer.score, what the assistant compares with the threshold). Raising the threshold to t only turns
+answers with score < t into refusals, so every threshold can be scored from that one run:
+
+    objective(t) = refusal accuracy(t) + mean answer correctness over covered questions(t)
+
+where a covered question's correctness is its key-fact recall when answered and 0 when refused. The chosen
+threshold is the middle of the widest interval of thresholds that reach the maximum objective.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from assistant.settings import Settings
+
+from . import metrics
+from .runner import AssistantEngine, resolve_set, run_set
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
+
+
+def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per question: its relevance score, whether the handbook covers it, and its correctness if answered."""
+    out = []
+    for r in rows:
+        score = r["answer"].get("score")
+        if score is None:
+            continue
+        facts = r["scores"].get("key_fact_recall")
+        answered_ok = (1.0 if facts is None else facts) if not r["answer"]["refused"] else 0.0
+        out.append({"id": r["id"], "kind": r["kind"], "covered": bool(r["covered"]), "score": float(score),
+                    "answered_correctness": answered_ok})
+    return out
+
+
+def evaluate(pts: Sequence[dict[str, Any]], threshold: float) -> dict[str, float | None]:
+    rows = [{"covered": p["covered"], "refused": p["score"] < threshold} for p in pts]
+    ref = metrics.refusal_scores(rows)
+    covered = [p for p in pts if p["covered"]]
+    correctness = metrics.mean((p["answered_correctness"] if p["score"] >= threshold else 0.0) for p in covered)
+    objective = (ref["refusal_accuracy"] or 0.0) + (correctness or 0.0)
+    return {"threshold": threshold, **ref, "answer_correctness": correctness, "objective": objective}
+
+
+def curve(pts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objective at 0, between every two neighbouring scores, and above the highest."""
+    scores = sorted({round(p["score"], 6) for p in pts})
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])] + ([scores[-1] + 1e-6] if scores else [])
+    return [evaluate(pts, round(t, 6)) for t in cuts]
+
+
+def choose(pts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The middle of the widest run of score gaps that reach the best objective."""
+    scores = sorted({round(p["score"], 6) for p in pts})
+    if not scores:
+        raise ValueError("no scored questions to calibrate on")
+    best = max(e["objective"] for e in curve(pts))
+    # Interval i is (scores[i-1], scores[i]]: any threshold in it refuses exactly the scores below scores[i].
+    bounds = [0.0] + scores
+    good = [i for i in range(1, len(bounds)) if evaluate(pts, bounds[i])["objective"] >= best - 1e-12]
+    runs: list[list[int]] = []
+    for i in good:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    widest = max(runs, key=lambda r: bounds[r[-1]] - bounds[r[0] - 1])
+    lo, hi = bounds[widest[0] - 1], bounds[widest[-1]]
+    chosen = round((lo + hi) / 2, 4)
+    return {"threshold": chosen, "interval": [lo, hi], **{k: v for k, v in evaluate(pts, chosen).items()
+                                                          if k != "threshold"}}
+
+
+def calibrate(settings: Settings, dev: str | Path = "dev", *, write: bool = True,
+              out: Path = CALIBRATION_FILE, progress: Any = None) -> dict[str, Any]:
+    """Run the dev set with refusals off, choose the threshold, and (by default) record it."""
+    open_settings = settings.with_options(refusal_threshold=0.0)
+    path = resolve_set(dev)
+    rows = run_set(path, open_settings, engine=AssistantEngine(open_settings, "calibration"), progress=progress)
+    pts = points(rows)
+    chosen = choose(pts)
+    record = {
+        "chosen_threshold": chosen["threshold"],
+        "chosen": chosen,
+        "set": path.stem,
+        "objective": "refusal_accuracy + mean answer correctness of covered questions (key-fact recall, 0 if refused)",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "embed_model": settings.embed_model,
+                     "max_sentences": settings.max_sentences},
+        "curve": curve(pts),
+        "points": pts,
+    }
+    if write:
+        out.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def recorded_threshold(path: Path = CALIBRATION_FILE) -> float | None:
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["chosen_threshold"])
+    except (OSError, ValueError, KeyError):
+        return None

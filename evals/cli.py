@@ -1,0 +1,97 @@
+"""`handbook eval`: run question sets, compare configurations, write a report folder, gate on the floors.
+
+Registered in assistant/cli.py with `cli.add_command(eval_command)`.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from assistant.settings import RETRIEVAL_MODES
+
+
+@click.command("eval")
+@click.argument("sets", nargs=-1)
+@click.option("--compare", is_flag=True,
+              help="Also run the other retrieval modes (dense, bm25, hybrid) and the plain llama-index baseline.")
+@click.option("--threshold", "thresholds", multiple=True, type=float,
+              help="Add a configuration with this refusal threshold (repeatable).")
+@click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), default=None, help="Retrieval mode to evaluate.")
+@click.option("--top-k", type=int, default=None, help="Passages retrieved per question (also the k of hit@k).")
+@click.option("--refusal-threshold", type=float, default=None, help="Refusal threshold to evaluate.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder (default: <data dir>/reports/eval-<time>).")
+@click.option("--gate", is_flag=True, help="Check the test set against evals/floors.json; exit 1 below a floor.")
+@click.option("--calibrate", is_flag=True,
+              help="Choose the refusal threshold on the dev set and record it in evals/calibration.json.")
+@click.option("--from-log", "from_log", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the chat log's thumbs-down answers to this JSONL file as draft questions, and stop.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thresholds: tuple[float, ...],
+                 retrieval: str | None, top_k: int | None, refusal_threshold: float | None, out_dir: Path | None,
+                 gate: bool, calibrate: bool, from_log: Path | None, progress: bool | None) -> None:
+    """Run question SETS (names like dev/test, or JSONL paths; default: test) and write a report.
+
+    The test set is never tuned on: use dev for tuning and --calibrate. --from-log drafts questions from
+    thumbs-down answers: review each (covered? key facts?) before adding it to the dev set."""
+    from assistant.errors import HandbookError
+    from assistant.settings import load_settings
+    from assistant.store import has_index
+
+    from . import gate as gate_mod
+    from .report import summary_table, write_report
+    from .runner import QuestionSetError, compare_configs, find_run, run_configs
+
+    root = ctx.find_root().obj or {}
+    try:
+        settings = load_settings(home=root.get("home"), retrieval=retrieval, top_k=top_k,
+                                 refusal_threshold=refusal_threshold)
+        if from_log is not None:
+            from assistant.log import QaLog, export_thumbs_down
+
+            log = QaLog.existing(settings)
+            try:
+                n = export_thumbs_down(log, from_log)
+            finally:
+                log.close()
+            click.echo(f"Wrote {n} thumbs-down answer(s) to {from_log} as draft questions. Review each one (set "
+                       "'covered', write 'key_facts', drop 'review'), then add it to evals/questions/dev.jsonl.")
+            return
+        if not has_index(settings):
+            raise click.ClickException("Nothing is indexed yet: run `handbook ingest` first.")
+        if calibrate:
+            from .calibrate import CALIBRATION_FILE, calibrate as run_calibration
+
+            record = run_calibration(settings)
+            c = record["chosen"]
+            click.echo(f"Refusal threshold {record['chosen_threshold']} on {record['set']} "
+                       f"(refusal accuracy {c['refusal_accuracy']:.3f}, false refusals {c['false_refusal_rate']:.3f}, "
+                       f"answer correctness {c['answer_correctness']:.3f}); recorded in {CALIBRATION_FILE}.")
+            if not sets and not gate:
+                return
+        names = list(sets) or ["test"]
+        if gate and "test" not in names:
+            names.append("test")
+        configs = (compare_configs(settings, thresholds=thresholds) if compare
+                   else compare_configs(settings, modes=(), thresholds=thresholds, baseline=False))
+        result = run_configs(names, configs, progress=progress)
+    except (HandbookError, QuestionSetError) as exc:
+        raise click.ClickException(str(exc)) from None
+    failures = None
+    if gate:
+        run = find_run(result, "test", configs[0].name)
+        failures = gate_mod.check(run["summary"]) if run else ["the test set did not run"]
+    out = out_dir or settings.home / "reports" / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
+    write_report(result, out, gate=failures)
+    for set_name in result["sets"]:
+        click.echo(f"\n{set_name}:\n{summary_table(result, set_name)}")
+    click.echo(f"\nReport: {out / 'report.html'} (summary.md, results.json beside it)")
+    if failures is not None:
+        if failures:
+            click.echo("Gate FAILED:\n" + "\n".join(f"  {f}" for f in failures), err=True)
+            sys.exit(1)
+        click.echo("Gate passed.")

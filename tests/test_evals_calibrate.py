@@ -1,0 +1,55 @@
+"""Threshold calibration on hand-made scores where the best threshold is known."""
+from __future__ import annotations
+
+import pytest
+
+from evals.calibrate import choose, curve, evaluate, points
+
+
+def pt(score: float, covered: bool, correctness: float = 1.0) -> dict:
+    return {"id": f"q{score}", "kind": "fact", "score": score, "covered": covered, "answered_correctness": correctness}
+
+
+SEPARABLE = [pt(0.70, False), pt(0.72, False), pt(0.80, True), pt(0.85, True), pt(0.90, True)]
+
+
+def test_separable_scores_give_the_middle_of_the_gap():
+    c = choose(SEPARABLE)
+    assert c["threshold"] == pytest.approx(0.76)
+    assert c["interval"] == [0.72, 0.80]
+    assert c["refusal_accuracy"] == 1.0 and c["false_refusal_rate"] == 0.0 and c["false_answer_rate"] == 0.0
+    assert c["answer_correctness"] == 1.0 and c["objective"] == 2.0
+
+
+def test_evaluate_counts_refusals_below_the_threshold():
+    e = evaluate(SEPARABLE, 0.81)  # refuses 0.70, 0.72 and the covered 0.80
+    assert e["refusal_accuracy"] == pytest.approx(4 / 5)
+    assert e["false_refusal_rate"] == pytest.approx(1 / 3)
+    assert e["answer_correctness"] == pytest.approx(2 / 3)
+    assert evaluate(SEPARABLE, 0.0)["false_answer_rate"] == 1.0
+
+
+def test_overlap_prefers_the_better_trade():
+    # The not-covered 0.82 sits between covered answers; refusing it would cost two covered answers.
+    pts = [pt(0.70, False), pt(0.80, True), pt(0.81, True), pt(0.82, False), pt(0.90, True)]
+    c = choose(pts)
+    assert 0.70 < c["threshold"] <= 0.80
+    assert c["refusal_accuracy"] == pytest.approx(4 / 5)
+
+
+def test_wrong_answers_are_cheap_to_refuse():
+    # A covered question answered wrongly (correctness 0) loses nothing by being refused.
+    pts = [pt(0.70, False), pt(0.75, True, 0.0), pt(0.85, True), pt(0.90, True)]
+    c = choose(pts)
+    assert c["threshold"] <= 0.85
+    assert c["objective"] == pytest.approx(max(e["objective"] for e in curve(pts)))
+
+
+def test_points_come_from_runner_rows():
+    rows = [{"id": "a", "kind": "fact", "covered": True, "answer": {"score": 0.9, "refused": False},
+             "scores": {"key_fact_recall": 0.5}},
+            {"id": "b", "kind": "out-of-scope", "covered": False, "answer": {"score": 0.7, "refused": False},
+             "scores": {"key_fact_recall": None}},
+            {"id": "c", "kind": "hostile", "covered": False, "answer": {"score": None, "refused": True},
+             "scores": {"key_fact_recall": None}}]
+    assert [(p["id"], p["answered_correctness"]) for p in points(rows)] == [("a", 0.5), ("b", 1.0)]
