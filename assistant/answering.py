@@ -14,7 +14,7 @@ from .citations import cite
 from .documents import Answer, ChapterRef, Chunk, Citation
 from .embedding import load_embedder
 from .errors import BackendError, QuestionError
-from .extractive import Candidate, SentenceVectors, candidates, relevance_score, score_candidates, select
+from .extractive import Candidate, candidates, sentence_vectors, relevance_score, score_candidates, select
 from .intents import is_follow_up, structure_intent, switches_topic, wants_number
 from .language import detect_language
 from .retrieval import Hit, Retriever, fuse
@@ -32,7 +32,7 @@ class Assistant:
         self.settings = settings
         self.store = Store(settings)
         self.embedder = load_embedder(settings)
-        self.vectors = SentenceVectors(self.embedder)
+        self.vectors = sentence_vectors(self.embedder)
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
 
@@ -85,7 +85,11 @@ class Assistant:
                 yield answer
                 return
         query = question
-        if history and is_follow_up(question):
+        if history and self.settings.llm != "extractive":
+            from .generative import condense
+
+            query = condense(question, history, self.settings)
+        elif history and is_follow_up(question):
             query = f"{question} {history[-1][0]}"
         hits = retriever.retrieve(query, self.settings.top_k)
         if query != question and switches_topic(question):
@@ -132,7 +136,7 @@ class Assistant:
         """Score sentences against the question; in a follow-up the earlier question counts half."""
         vecs = self.embedder.embed_queries([question] if query == question else [question, query])
         qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
-        context = "" if query == question else query[len(question):]
+        context = "" if query == question else query.removeprefix(question)
         cands = candidates(hits)
         score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question), context)
         return cands

@@ -93,7 +93,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, retrieval: str 
     questions = [question] if question is not None else (line for line in sys.stdin if line.strip())
     for q in questions:
         try:
-            answer = assistant.ask(q)
+            answer = _answer(assistant, q, live=not as_json and assistant.settings.llm != "extractive")
         except QuestionError as exc:
             if question is not None:
                 raise
@@ -102,6 +102,20 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, retrieval: str 
             continue
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False) if as_json else render_text(answer))
         sys.stdout.flush()
+
+
+def _answer(assistant: Any, question: str, live: bool) -> Any:
+    """Generated answers stream to stderr as they come; the checked answer is then printed to stdout."""
+    if not live:
+        return assistant.ask(question)
+    answer = None
+    for item in assistant.stream(question):
+        if isinstance(item, str):
+            click.echo(item, nl=False, err=True)
+        else:
+            answer = item
+    click.echo("", err=True)
+    return answer
 
 
 @cli.command()

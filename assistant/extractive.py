@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
@@ -13,11 +14,14 @@ from .lexical import terms
 from .retrieval import Hit
 from .sentences import split_sentences
 
-SENTENCE_POOL_HITS = 5
+SENTENCE_POOL_HITS = 8
 LEXICAL_WEIGHT = 0.06
 CROSS_LINGUAL_OFFSET = {"en": 0.03}
 MIN_WORDS = 4
 _DIGIT = re.compile(r"\d")
+_SIGNPOST = re.compile(r"^\W*(dette kapitel|kapitlet|i dette kapitel|dette afsnit|afsnittet|i dette afsnit|"
+                       r"this chapter|in this chapter|this section)\b", re.IGNORECASE)
+SIGNPOST_PENALTY = 0.03
 _YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
 _QUANTITY = re.compile(
     r"\d+(?:[.,]\d+)?\s*(?:%|procent|pct|mio|mia|kr)|\b(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)?\b(?!\.\s*udgave)(?!-\d)|"
@@ -44,15 +48,28 @@ class SentenceVectors:
     def __init__(self, embedder: Embedder, size: int = 20000) -> None:
         self.embedder, self.size = embedder, size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            for t, v in zip(missing, self.embedder.embed_passages(missing, batch_size=64)):
-                self._cache[t] = v
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = dict(zip(missing, self.embedder.embed_passages(missing, batch_size=64))) if missing else {}
+        with self._lock:
+            self._cache.update(fresh)
+            out = np.stack([self._cache[t] if t in self._cache else fresh[t] for t in texts])
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
-        return np.stack([self._cache[t] for t in texts])
+        return out
+
+
+_SHARED: dict[int, SentenceVectors] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def sentence_vectors(embedder: Embedder) -> SentenceVectors:
+    """One sentence-vector cache per embedder, shared by extraction and verification."""
+    with _SHARED_LOCK:
+        return _SHARED.setdefault(id(embedder), SentenceVectors(embedder))
 
 
 def candidates(hits: list[Hit]) -> list[Candidate]:
@@ -81,7 +98,8 @@ def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate
         c.lexical = sum(w for t, w in weights.items() if t in s_terms) / total
         prior = 1.0 / (1.0 + 0.25 * (c.hit.rank - 1))
         bonus = 0.03 if wants_number and _QUANTITY.search(_YEARS.sub("", c.text)) else 0.0
-        c.score = c.dense + 0.03 * c.lexical + 0.03 * prior + bonus
+        signpost = SIGNPOST_PENALTY if _SIGNPOST.search(c.text) else 0.0
+        c.score = c.dense + 0.03 * c.lexical + 0.03 * prior + bonus - signpost
 
 
 def select(cands: list[Candidate], max_sentences: int, margin: float = 0.035) -> list[Candidate]:
