@@ -136,7 +136,9 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
             continue
         pending.append((FileRecord(source, str(path), digest, len(chunks), model_key), sections, chunks))
 
-    old_ids = catalog.chunk_ids()
+    # Vectors already in Chroma are reused: the catalog's, and orphans an interrupted ingest left (same ids,
+    # same text, same model: a model change empties the collection), so a resumed ingest does not embed twice.
+    old_ids = catalog.chunk_ids() | (store.vector_ids() if pending else set())
     all_new = [c for _, _, cs in pending for c in cs]
     reuse_ids = [c.id for c in all_new if c.id in old_ids]
     reused = store.vectors_for(reuse_ids) if reuse_ids else {}
