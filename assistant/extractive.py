@@ -14,7 +14,7 @@ from .lexical import terms
 from .retrieval import Hit
 from .sentences import split_sentences
 
-SENTENCE_POOL_HITS = 8
+SENTENCE_POOL_HITS = 5
 LEXICAL_WEIGHT = 0.06
 CROSS_LINGUAL_OFFSET = {"en": 0.03}
 MIN_WORDS = 4

@@ -28,8 +28,8 @@ class Settings:
     chroma_url: str | None = None
     collection: str = "handbook"
     retrieval: str = "dense"
-    top_k: int = 8
-    refusal_threshold: float = 0.856
+    top_k: int = 6
+    refusal_threshold: float = 0.8666
     max_sentences: int = 4
     max_question_chars: int = 1000
     llm: str = "extractive"

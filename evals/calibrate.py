@@ -5,8 +5,10 @@ score (Answer.score, what the assistant compares with the threshold). Raising th
 answers with score < t into refusals, so every threshold can be scored from that one run:
 
     objective(t) = refusal accuracy(t) + mean answer correctness over covered questions(t)
+                   - FALSE_ANSWER_COST * false-answer rate(t)
 
-where a covered question's correctness is its key-fact recall when answered and 0 when refused. The chosen
+where a covered question's correctness is its key-fact recall when answered and 0 when refused. An answer to a
+question the handbook does not cover misleads a reader more than a refusal of one it does, hence the extra cost. The chosen
 threshold is the middle of the widest interval of thresholds that reach the maximum objective.
 """
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from assistant.settings import Settings
+
+FALSE_ANSWER_COST = 0.5
 
 from . import metrics
 from .runner import AssistantEngine, resolve_set, run_set
@@ -43,7 +47,8 @@ def evaluate(pts: Sequence[dict[str, Any]], threshold: float) -> dict[str, float
     ref = metrics.refusal_scores(rows)
     covered = [p for p in pts if p["covered"]]
     correctness = metrics.mean((p["answered_correctness"] if p["score"] >= threshold else 0.0) for p in covered)
-    objective = (ref["refusal_accuracy"] or 0.0) + (correctness or 0.0)
+    objective = ((ref["refusal_accuracy"] or 0.0) + (correctness or 0.0)
+                 - FALSE_ANSWER_COST * (ref.get("false_answer_rate") or 0.0))
     return {"threshold": threshold, **ref, "answer_correctness": correctness, "objective": objective}
 
 
