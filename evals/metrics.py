@@ -251,6 +251,9 @@ def score_answer(question: Mapping[str, Any], answer: Mapping[str, Any], retriev
         scores.update(citation_scores(text, quotes))
         scores["cited_hit"] = cited_hit(answer.get("citations") or [], expected) if covered else None
     scores["correct"] = correctness(covered, refused, scores["key_fact_recall"])
+    checked = [s for s in answer.get("sentences") or [] if "supported" in s]
+    scores["verified"] = (sum(bool(s["supported"]) for s in checked) / len(checked)) if checked else None
+    scores["fallback"] = 1.0 if answer.get("notice") else 0.0
     for part in ("retrieval", "answer", "total"):
         scores[f"{part}_ms"] = (answer.get("timings_ms") or {}).get(part)
     return scores
@@ -267,7 +270,7 @@ def correctness(covered: bool, refused: bool, fact_recall: float | None) -> floa
 
 
 MEAN_METRICS = ("hit@1", "hit@3", "hit@k", "mrr", "ndcg@k", "key_fact_recall", "citation_precision",
-                "citation_recall", "cited_hit", "correct", "words")
+                "citation_recall", "cited_hit", "correct", "words", "verified", "fallback")
 
 
 def summarize(scored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

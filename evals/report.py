@@ -14,7 +14,8 @@ COLUMNS = [
     ("key_fact_recall", "key facts", "pct"), ("citation_precision", "cit. prec.", "pct"),
     ("citation_recall", "cit. recall", "pct"), ("cited_hit", "cited right §", "pct"),
     ("refusal_accuracy", "refusal acc.", "pct"), ("false_refusal_rate", "false refusals", "pct"),
-    ("false_answer_rate", "false answers", "pct"), ("words", "words", "f0"),
+    ("false_answer_rate", "false answers", "pct"), ("verified", "verified", "pct"), ("fallback", "fallbacks", "pct"),
+    ("words", "words", "f0"),
     ("total_ms_p50", "p50 ms", "f0"), ("total_ms_p95", "p95 ms", "f0"),
 ]
 KIND_COLUMNS = ["questions", "hit@k", "mrr", "key_fact_recall", "citation_precision", "refusal_accuracy", "correct",
