@@ -1,0 +1,137 @@
+"""Cold start: `handbook ask` and `handbook serve` from a new process, and the peak memory of serve.
+
+    .venv/bin/python bench/cold_start.py [--repeats N] [--no-serve] [--no-write] [--threads N]
+
+Baselines, run alternately with ours so they see the same load: a bare interpreter (`python -c pass`) and
+`python -c "import torch"` (the least any process that embeds must do). `handbook ask` is timed until it exits
+(model and index loaded, one question answered and printed); `handbook serve --port N` until its HTTP port
+answers (it loads the model and index before it listens). Peak RSS comes from the kernel (wait4's ru_maxrss for
+ask, VmHWM for serve, plus any children). Targets: < 10 s each, serve < 1.5 GB.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import (VENV_BIN, fmt, free_port, indexed_home, median, model_dir, questions, report, stop, table,
+                    threads_from_argv, verdict, wait_http)
+
+TARGET_S = 10.0
+TARGET_RSS_MB = 1536
+
+
+def run_to_exit(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(seconds until exit, peak RSS in MB) of a new process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _hwm_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_serve(env: dict[str, str], timeout: float = 300) -> tuple[float, float]:
+    """(seconds until the chat's port answers, peak RSS in MB of serve and its children)."""
+    import psutil
+
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(VENV_BIN / "handbook"), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", timeout, proc)
+        seconds = time.perf_counter() - start
+        time.sleep(1.0)  # let the first page's assets settle before reading the high-water mark
+        children = psutil.Process(proc.pid).children(recursive=True)
+        peak = _hwm_mb(proc.pid) + sum(_hwm_mb(c.pid) for c in children)
+    finally:
+        stop(proc)
+    return seconds, peak
+
+
+def serve_available() -> bool:
+    out = subprocess.run([str(VENV_BIN / "handbook"), "--help"], capture_output=True, text=True)
+    return out.returncode == 0 and " serve " in out.stdout
+
+
+def main(argv: list[str]) -> None:
+    threads_from_argv(argv)
+    repeats = int(argv[argv.index("--repeats") + 1]) if "--repeats" in argv else 3
+    settings = indexed_home()
+    env = dict(os.environ, HANDBOOK_HOME=str(settings.home), HANDBOOK_EMBED_MODEL=str(model_dir()),
+               HANDBOOK_LOG_ENABLED="0")
+    for name in ("HANDBOOK_CHROMA_URL", "HANDBOOK_RETRIEVAL", "HANDBOOK_TOP_K", "HANDBOOK_LLM"):
+        env.pop(name, None)
+    py = sys.executable
+    question = questions()[0]
+    cases = {
+        "bare": [py, "-c", "pass"],
+        "torch": [py, "-c", "import torch"],
+        "ask": [str(VENV_BIN / "handbook"), "ask", question],
+        # what the cold start is made of: the heavy imports, each alone in a new process
+        "imp_st": [py, "-c", "import sentence_transformers"],
+        "imp_li": [py, "-c", "import llama_index.core, llama_index.vector_stores.chroma"],
+        "imp_chroma": [py, "-c", "import chromadb"],
+        "imp_ort": [py, "-c", "import onnxruntime, tokenizers"],
+    }
+    with_serve = "--no-serve" not in argv and serve_available()
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in [*cases, "serve"]}
+    for i in range(repeats):
+        print(f"round {i + 1}/{repeats}", flush=True)
+        for name, cmd in cases.items():
+            results[name].append(run_to_exit(cmd, env))
+        if with_serve:
+            results["serve"].append(run_serve(env))
+
+    def med(name: str, j: int) -> float:
+        return median(r[j] for r in results[name]) if results[name] else float("nan")
+
+    t_torch, m_torch, t_bare = med("torch", 0), med("torch", 1), med("bare", 0)
+    rows = [
+        ["bare interpreter (`python -c pass`)", f"{t_bare / t_torch:.2f}×", fmt(t_bare, 2), fmt(med("bare", 1), 0), ""],
+        ["**`python -c \"import torch\"` (baseline)**", "1.00×", fmt(t_torch, 2), fmt(m_torch, 0), ""],
+        ["`handbook ask` one question", f"{med('ask', 0) / t_torch:.2f}×", fmt(med("ask", 0), 2),
+         fmt(med("ask", 1), 0), f"< {TARGET_S:.0f} s: {verdict(med('ask', 0) < TARGET_S)}"],
+    ]
+    if with_serve:
+        rows.append(["`handbook serve` until the port answers", f"{med('serve', 0) / t_torch:.2f}×",
+                     fmt(med("serve", 0), 2), fmt(med("serve", 1), 0),
+                     f"< {TARGET_S:.0f} s: {verdict(med('serve', 0) < TARGET_S)}; "
+                     f"< {TARGET_RSS_MB / 1024:.1f} GB: {verdict(med('serve', 1) < TARGET_RSS_MB)}"])
+    parts = [("imp_st", "`import sentence_transformers` (pulls in torch, transformers, scikit-learn)"),
+             ("imp_li", "`import llama_index.core` + its Chroma store"),
+             ("imp_chroma", "`import chromadb`"),
+             ("imp_ort", "`import onnxruntime, tokenizers` (for comparison)")]
+    for key, label in parts:
+        rows.append([f"  part: {label}", f"{med(key, 0) / t_torch:.2f}×", fmt(med(key, 0), 2), fmt(med(key, 1), 0),
+                     ""])
+    body = "\n".join([
+        f"New processes, medians of {repeats} alternating rounds; the indexed bundled corpus, the model already "
+        "prepared on disk (a first `handbook setup` that builds the model is not a cold start). Ratios are "
+        "against `python -c \"import torch\"` measured in the same rounds.",
+        "",
+        table(["process", "time ratio", "seconds", "peak RSS MB", "target"], rows),
+        *([] if with_serve else ["", "`handbook serve` was not measured: the chat (ui/) is not available here."]),
+    ])
+    report("cold_start", "Cold start and memory", body, write="--no-write" not in argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

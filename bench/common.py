@@ -1,0 +1,262 @@
+"""Shared helpers for the benchmarks: the test model, an indexed home, timing, tables, docs/benchmarks.md.
+
+Every benchmark runs its baseline in the same process (or right next to it) and reports ratios, because the
+machines these run on are shared and noisy: an absolute millisecond figure says little, a ratio against a
+baseline measured under the same load says more.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+DOC = REPO / "docs" / "benchmarks.md"
+CACHE = REPO / ".cache" / "bench"
+VENV_BIN = Path(sys.executable).parent
+
+
+# ---------------------------------------------------------------- model, settings, data
+
+def model_dir() -> Path:
+    """The prepared multilingual-e5-small (the same folder the tests use); built once, then a marker check."""
+    from assistant.model_prep import prepare_e5_model
+    from assistant.settings import DEFAULT_MODEL
+
+    cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))
+    return prepare_e5_model(cache / DEFAULT_MODEL)
+
+
+def settings_for(home: Path, **options):
+    from assistant.settings import load_settings
+
+    return load_settings({}, home=home, embed_model=str(model_dir()), **options)
+
+
+def indexed_home(name: str = "corpus-home"):
+    """Settings for a home with the bundled corpus ingested, kept in .cache/bench (re-ingest is a no-op)."""
+    from assistant.errors import IndexBusyError
+    from ingest.run import ingest_paths
+
+    settings = settings_for(CACHE / name)
+    for _ in range(1200):  # another benchmark may be ingesting it right now: wait for it (up to 20 min)
+        try:
+            report = ingest_paths([], settings)
+            break
+        except IndexBusyError:
+            time.sleep(1)
+    else:
+        raise SystemExit(f"{settings.home} stayed locked by another ingest")
+    if report.errors:
+        raise SystemExit(f"ingest failed: {report.errors}")
+    return settings
+
+
+def questions(*sets: str) -> list[str]:
+    """Questions from evals/questions/<set>.jsonl (default: dev)."""
+    out: list[str] = []
+    for name in sets or ("dev",):
+        for line in (REPO / "evals" / "questions" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append(json.loads(line)["question"])
+    return out
+
+
+def threads_from_argv(argv: list[str]) -> None:
+    """Torch/OpenMP threads for this benchmark; must run before torch is imported.
+
+    Default 1: these machines are shared, and with other busy processes torch's default (every core, spinning
+    OpenMP threads) makes one forward pass 5-25x slower and mostly measures the neighbours (see the profile
+    section of docs/benchmarks.md). `--threads N` pins N; `--threads 0` keeps the product's default (all cores).
+    """
+    n = argv[argv.index("--threads") + 1] if "--threads" in argv else "1"
+    if n != "0":
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = n
+
+
+threads_from_argv(sys.argv[1:])  # at import, before numpy/torch load their thread pools (import common first)
+
+
+# ---------------------------------------------------------------- timing and statistics
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.ms = self.seconds * 1000
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    """Percentile with linear interpolation (p in 0..100)."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def p50(values: Sequence[float]) -> float:
+    return pct(values, 50)
+
+
+def p95(values: Sequence[float]) -> float:
+    return pct(values, 95)
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def ratio(ours: float, base: float) -> str:
+    return f"{ours / base:.2f}×" if base else "n/a"
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    if x != x:  # NaN
+        return "n/a"
+    return f"{x:,.{digits}f}".replace(",", " ")
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+
+# ---------------------------------------------------------------- output
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table (also readable in a terminal)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line describing the machine and the load it was under."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
+    except (OSError, AttributeError):
+        pass
+    load = ", load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    versions = []
+    for mod in ("torch", "chromadb", "sentence_transformers", "llama_index.core"):
+        try:
+            versions.append(f"{mod.split('.')[0]} {__import__(mod, fromlist=['__version__']).__version__}")
+        except Exception:  # noqa: BLE001 - a missing module is just left out
+            pass
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    return (f"{cpu}, {cores} cores{mem}{load}; Python {platform.python_version()}, {', '.join(versions)}; "
+            f"OMP_NUM_THREADS={threads}")
+
+
+def now() -> str:
+    return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
+def write_section(name: str, title: str, body: str) -> None:
+    """Replace (or append) the section between <!-- bench:NAME --> markers in docs/benchmarks.md."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n## {title}\n\n_{now()} · {machine()}_\n\n{body.strip()}\n{end}"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "benchmarks.md.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text)
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        DOC.write_text(text, encoding="utf-8")
+
+
+def report(name: str, title: str, body: str, *, write: bool = True) -> None:
+    print(f"\n## {title}\n\n{body.strip()}\n")
+    if write:
+        write_section(name, title, body)
+        print(f"(written to {DOC.relative_to(REPO)}, section '{name}')")
+
+
+# ---------------------------------------------------------------- processes and servers
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> float:
+    """Poll url until it answers (any HTTP status); returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return time.perf_counter() - start
+        except urllib.error.HTTPError:
+            return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+@contextmanager
+def chroma_server(path: Path, port: int | None = None, timeout: float = 120) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1; yields its URL and stops it at the end."""
+    port = port or free_port()
+    path.mkdir(parents=True, exist_ok=True)
+    log = open(path.parent / f"chroma-{port}.log", "wb")
+    proc = subprocess.Popen([str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+        log.close()
