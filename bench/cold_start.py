@@ -105,7 +105,8 @@ def main(argv: list[str]) -> None:
 
     t_torch, m_torch, t_bare = med("torch", 0), med("torch", 1), med("bare", 0)
     rows = [
-        ["bare interpreter (`python -c pass`)", f"{t_bare / t_torch:.2f}×", fmt(t_bare, 2), fmt(med("bare", 1), 0), ""],
+        ["bare interpreter (`python -c pass`)", f"{t_bare / t_torch:.2f}×", fmt(t_bare, 2), fmt(med("bare", 1), 0),
+         ""],
         ["**`python -c \"import torch\"` (baseline)**", "1.00×", fmt(t_torch, 2), fmt(m_torch, 0), ""],
         ["`handbook ask` one question", f"{med('ask', 0) / t_torch:.2f}×", fmt(med("ask", 0), 2),
          fmt(med("ask", 1), 0), f"< {TARGET_S:.0f} s: {verdict(med('ask', 0) < TARGET_S)}"],

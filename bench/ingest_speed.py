@@ -132,7 +132,8 @@ def _run(argv, repeats, pages, embedder, workdir, load_s, import_s) -> None:
         share = raw / ours
         rows.append([label, n, fmt(n / raw, 2), fmt(n / ours, 2), f"**{share:.0%}**", f"{raw / emb:.0%}",
                      f"{fmt(emb)} / {fmt(ours - emb)}", verdict(share >= TARGET_SHARE)])
-        reingest_rows.append([label, f"{again * 1000:.0f} ms", f"{again / ours:.3f}×", verdict(again < TARGET_REINGEST_S)])
+        reingest_rows.append([label, f"{again * 1000:.0f} ms", f"{again / ours:.3f}×",
+                              verdict(again < TARGET_REINGEST_S)])
         if ours - emb > 0.1 * ours:
             notes.append(f"{label}: {ours - emb:.1f} s of {ours:.1f} s are not embedding (reading/parsing files, "
                          "chunking, Chroma writes, catalog).")

@@ -200,7 +200,8 @@ def test_two_catalogs_share_a_server_with_their_own_collections(server_home, chr
     assert _server_collection(chroma_url, "handbook-other").count() == got.chunks
     assert _server_collection(chroma_url, settings.collection).count() == report.chunks
 
-    answer = open_assistant(other).ask("Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?")
+    question = "Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?"
+    answer = open_assistant(other).ask(question)
     assert not answer.refused and answer.citations
     assert {c.source for c in answer.citations} == {one_file.name}
 
