@@ -5,8 +5,8 @@
 Baselines, run alternately with ours so they see the same load: a bare interpreter (`python -c pass`) and
 `python -c "import torch"` (the least any process that embeds must do). `handbook ask` is timed until it exits
 (model and index loaded, one question answered and printed); `handbook serve --port N` until its HTTP port
-answers (it loads the model and index before it listens). Peak RSS comes from the kernel (wait4's ru_maxrss for
-ask, VmHWM for serve, plus any children). Targets: < 10 s each, serve < 1.5 GB.
+answers (it loads the model and index before it listens). Peak RSS comes from the kernel (ru_maxrss via a small
+launcher for the processes that exit, VmHWM for serve, plus any children). Targets: < 10 s each, serve < 1.5 GB.
 """
 from __future__ import annotations
 
@@ -23,18 +23,29 @@ TARGET_S = 10.0
 TARGET_RSS_MB = 1536
 
 
+# A small launcher forks the command and reports its peak RSS: the kernel's ru_maxrss also counts the memory
+# image of whoever forked it (kept at exec), so it must be forked from a small process, not from this one.
+LAUNCHER = r"""
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\nLAUNCHER %f %d\n" % (time.perf_counter() - start, usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_to_exit(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(seconds until exit, peak RSS in MB) of a new process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("LAUNCHER "):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    _, seconds, kb = lines[-1].split()
+    return float(seconds), int(kb) / 1024
 
 
 def _hwm_mb(pid: int) -> float:
