@@ -12,21 +12,18 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterator
 
-# Before any Hugging Face import: the model's "Loading weights" bar would crowd the one line per rejected file.
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from assistant.catalog import FileRecord
+from assistant.documents import Chunk, Section
+from assistant.embedding import load_embedder
+from assistant.errors import IndexBusyError, IngestError
+from assistant.settings import Settings
+from assistant.store import Store
 
-from assistant.catalog import FileRecord  # noqa: E402
-from assistant.documents import Chunk, Section  # noqa: E402
-from assistant.embedding import load_embedder  # noqa: E402
-from assistant.errors import IndexBusyError, IngestError  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.store import Store  # noqa: E402
-
-from .chunking import chunk_sections, embed_text  # noqa: E402
-from .discovery import discover  # noqa: E402
-from .loaders import load  # noqa: E402
+from .chunking import chunk_sections, embed_text
+from .discovery import discover
+from .loaders import load
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger("handbook.ingest")
