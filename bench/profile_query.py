@@ -172,8 +172,8 @@ def main(argv: list[str]) -> None:
 CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
+import torch  # first: assistant.embedding sets OMP_WAIT_POLICY=PASSIVE unless OpenMP is already loaded
 from assistant.embedding import Embedder
-import torch
 cores = int(sys.argv[3])
 e = Embedder(sys.argv[2])
 qs = json.loads(sys.stdin.read())
@@ -203,7 +203,8 @@ def thread_policies(qs: list[str]) -> str:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     rows = []
-    for label, policy in (("default (threads spin while waiting)", None), ("`OMP_WAIT_POLICY=PASSIVE`", "PASSIVE")):
+    for label, policy in (("libgomp's default (threads spin while waiting)", None),
+                          ("`OMP_WAIT_POLICY=PASSIVE` (the Embedder's setting)", "PASSIVE")):
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                                   "OMP_WAIT_POLICY")}
         if policy:
