@@ -6,10 +6,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: nothing may reach a hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # the "Loading weights" bar would crowd CLI output
 # Before torch loads OpenMP: spinning worker threads made a query 28x slower on a busy 2-core machine
 # (docs/benchmarks.md, "Profile of the query path"); passive waiting costs at most 1.3x when idle.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the "Loading weights" bar would crowd CLI output
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import threading
 from collections import OrderedDict
