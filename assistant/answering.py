@@ -17,7 +17,7 @@ from .errors import BackendError, QuestionError
 from .extractive import Candidate, candidates, sentence_vectors, relevance_score, score_candidates, select
 from .intents import is_follow_up, structure_intent, switches_topic, wants_number
 from .language import detect_language
-from .retrieval import Hit, Retriever, fuse
+from .retrieval import Hit, Retriever, fuse, nearest_chapters
 from .sentences import split_sentences
 from .settings import Settings
 from .store import Store
@@ -152,10 +152,10 @@ class Assistant:
             parts.append(f"{citation.quote} [{n}]")
         text = prompts.ANSWER_INTRO[lang] + " ".join(parts)
         return Answer(question=question, answer=text, refused=False, citations=citations, language=lang,
-                      score=relevance, nearest=_nearest(hits))
+                      score=relevance, nearest=nearest_chapters(hits))
 
     def _refusal(self, question: str, lang: str, hits: list[Hit], relevance: float) -> Answer:
-        nearest = _nearest(hits)
+        nearest = nearest_chapters(hits)
         text = prompts.REFUSAL[lang]
         if nearest:
             text += prompts.REFUSAL_NEAREST[lang].format(chapters="; ".join(r.label for r in nearest))
@@ -213,17 +213,6 @@ def _first_chunk(retriever: Retriever, entry: TocEntry) -> Chunk | None:
             if best is None or c.position < best.position:
                 best = c
     return best
-
-
-def _nearest(hits: list[Hit], n: int = 3) -> list[ChapterRef]:
-    out: list[ChapterRef] = []
-    for h in hits:
-        c = h.chunk
-        if not any(r.source == c.source and r.title == c.chapter_title for r in out):
-            out.append(ChapterRef(c.source, c.chapter_number, c.chapter_title))
-        if len(out) == n:
-            break
-    return out
 
 
 def _pieces(text: str) -> Iterator[str]:

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from . import prompts
 from .citations import cite
-from .documents import Answer, ChapterRef, Citation
+from .documents import Answer, Citation
 from .embedding import Embedder
 from .errors import BackendError
 from .lexical import terms
-from .retrieval import Hit
+from .retrieval import Hit, nearest_chapters
 from .sentences import split_sentences
 from .settings import Settings
 from .verification import SentenceCheck, check, render, strip_markers
@@ -142,7 +142,7 @@ def verified_answer(question: str, lang: str, text: str, hits: list[Hit], settin
         raise BackendError(_reason("unsupported", lang))
     refused = bool(kept) and all(c.refusal for c in kept)
     return Answer(question=question, answer=shown, refused=refused, citations=_citations(kept, hits),
-                  language=lang, kind="generative", nearest=_nearest(hits) if refused else [],
+                  language=lang, kind="generative", nearest=nearest_chapters(hits) if refused else [],
                   sentences=[c.to_json() for c in claims])
 
 
@@ -160,15 +160,6 @@ def _citations(claims: list[SentenceCheck], hits: list[Hit]) -> list[Citation]:
         citation.supported = any(c.supported for c in citing)
         out.append(citation)
     return out
-
-
-def _nearest(hits: list[Hit], n: int = 3) -> list[ChapterRef]:
-    out: list[ChapterRef] = []
-    for h in hits:
-        c = h.chunk
-        if not any(r.source == c.source and r.title == c.chapter_title for r in out):
-            out.append(ChapterRef(c.source, c.chapter_number, c.chapter_title))
-    return out[:n]
 
 
 def condense(question: str, history: History, settings: Settings) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Chunk
+from .documents import ChapterRef, Chunk
 from .embedding import Embedder
 from .lexical import terms
 from .store import Store
@@ -153,3 +153,15 @@ def fuse(*rankings: list[Hit]) -> list[Hit]:
             cur.dense = hit.dense if hit.dense is not None else cur.dense
             cur.bm25 = hit.bm25 if hit.bm25 is not None else cur.bm25
     return sorted(merged.values(), key=lambda h: -h.score)
+
+
+def nearest_chapters(hits: list[Hit], n: int = 3) -> list[ChapterRef]:
+    """The distinct chapters of the best hits, for refusals that point the reader somewhere."""
+    out: list[ChapterRef] = []
+    for h in hits:
+        c = h.chunk
+        if not any(r.source == c.source and r.title == c.chapter_title for r in out):
+            out.append(ChapterRef(c.source, c.chapter_number, c.chapter_title))
+        if len(out) == n:
+            break
+    return out
