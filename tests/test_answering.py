@@ -36,7 +36,6 @@ def test_key_facts_are_answered_with_quotes_that_contain_them(assistant, questio
 
 
 def test_citation_lines_point_at_the_quote_in_the_file(assistant):
-    from pathlib import Path
 
     from ingest.run import bundled_corpus
 
