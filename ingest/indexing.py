@@ -14,10 +14,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from assistant.catalog import FileRecord
+from assistant.catalog import FileRecord, SpanVectors
 from assistant.documents import Chunk, Section
 from assistant.embedding import load_embedder
 from assistant.errors import IndexBusyError, IngestError
+from assistant.sentences import split_sentences
 from assistant.settings import Settings
 from assistant.store import Store
 
@@ -28,6 +29,7 @@ from .loaders import load
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger("handbook.ingest")
 MAX_CHUNK_CHARS = 100_000  # a normal chunk is ~1,000 characters; this is a "sentence" with no breaks at all
+INDEX_FORMAT = "2"  # 2: sentence vectors made at ingest and kept in the catalog
 
 
 @dataclass
@@ -101,6 +103,10 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     if catalog.get_meta("embed_model") not in (None, model_key):
         _reset(store)
     catalog.set_meta("embed_model", model_key)
+    if catalog.get_meta("index_format") != INDEX_FORMAT:
+        with catalog.transaction() as db:  # an older index: every file is read and embedded once more
+            db.execute("UPDATE files SET hash = ''")
+        catalog.set_meta("index_format", INDEX_FORMAT)
     known = catalog.files()
     found, errors = discover(paths, skip_names)
     report.errors.extend(_one_line(e) for e in errors)
@@ -135,9 +141,11 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
 
     # Vectors already in Chroma are reused: the catalog's, and orphans an interrupted ingest left (same ids,
     # same text, same model: a model change empties the collection), so a resumed ingest does not embed twice.
+    # Sentence vectors live in the catalog (written before the chunks), so a chunk is reusable when both exist.
     old_ids = catalog.chunk_ids() | (store.vector_ids() if pending else set())
     all_new = [c for _, _, cs in pending for c in cs]
-    reuse_ids = [c.id for c in all_new if c.id in old_ids]
+    with_sentences = catalog.chunks_with_sentence_vectors() if all_new else set()
+    reuse_ids = [c.id for c in all_new if c.id in old_ids and c.id in with_sentences]
     reused = store.vectors_for(reuse_ids) if reuse_ids else {}
     to_embed = [c for c in all_new if c.id not in reused]
     done = {"n": 0}
@@ -149,7 +157,11 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
 
     vectors = None
     if to_embed:
-        vectors = load_embedder(settings).embed_passages([embed_text(c) for c in to_embed], progress=tick)
+        texts = [embed_text(c) for c in to_embed]
+        spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
+        vectors, span_vectors = load_embedder(settings).embed_passages_with_spans(texts, spans, progress=tick)
+        catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
+                                      for c, t, sv in zip(to_embed, texts, span_vectors)})
     by_id = dict(reused)
     if vectors is not None:
         by_id.update({c.id: v for c, v in zip(to_embed, vectors)})
@@ -183,10 +195,21 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     orphans = store.vector_ids() - catalog.chunk_ids()
     if orphans:
         store.delete(orphans)
+    catalog.prune_sentence_vectors()
     chapters = catalog.chapters()
     report.chapters = len(chapters)
     report.sections = sum(max(1, len(c.sections)) for c in chapters)
     report.chunks = len(catalog.chunk_ids())
+
+
+def sentence_spans(chunk: Chunk, text: str) -> list[tuple[int, int]]:
+    """The chunk's sentences as spans of its embedded text, which ends with the chunk's own text."""
+    offset = len(text) - len(chunk.text)
+    return [(s + offset, e + offset) for s, e in split_sentences(chunk.text)]
+
+
+def _to_chunk_offsets(spans: SpanVectors, offset: int) -> SpanVectors:
+    return {(s - offset, e - offset): v for (s, e), v in spans.items()}
 
 
 def _one_line(error: IngestError) -> IngestError:
@@ -206,6 +229,7 @@ def remove_source(store: Store, source: str) -> int:
     """Drop one document from the index; returns how many chunks went."""
     ids = store.catalog.chunk_ids(source)
     store.catalog.remove_file(source)
+    store.catalog.prune_sentence_vectors()
     if ids:
         store.delete(ids)
     return len(ids)
@@ -214,8 +238,7 @@ def remove_source(store: Store, source: str) -> int:
 def _reset(store: Store) -> None:
     """A different embedding model: every vector must be made again."""
     store.client.delete_collection(store.settings.collection)
-    store.collection = store.client.get_or_create_collection(
-        name=store.settings.collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
+    store.collection = store.open_collection()
     with store.catalog.transaction() as db:
         db.execute("UPDATE files SET hash = ''")
 

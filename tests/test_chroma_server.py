@@ -175,14 +175,14 @@ def test_two_processes_share_one_server(server_home, e5_model_dir):
         for qs, answers in zip(halves, outputs):
             assert [a["question"] for a in answers] == qs
             remote.embedder._cache.clear()
-            remote.vectors._cache.clear()
+            remote.vectors.fallback._cache.clear()
             for answer in answers:
                 answer.pop("timings_ms")
                 assert answer == _comparable(remote.ask(answer["question"])), answer["question"]
     finally:
         torch.set_num_threads(threads)
         remote.embedder._cache.clear()
-        remote.vectors._cache.clear()
+        remote.vectors.fallback._cache.clear()
 
 
 def test_two_catalogs_share_a_server_with_their_own_collections(server_home, chroma_url, tmp_path, e5_model_dir):

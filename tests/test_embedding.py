@@ -1,14 +1,22 @@
-"""The Embedder with the real e5 model: Danish retrieval, prefixes, order, caching, offline loading."""
+"""The Embedder with the real e5 model on torch and onnxruntime: Danish retrieval, prefixes, order, caching,
+offline loading, the ONNX export and how a backend is chosen."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from assistant.embedding import Embedder, load_embedder, resolve_model_path
-from assistant.errors import ModelError
-from assistant.settings import DEFAULT_MODEL, Settings
+from assistant import embedding, onnx_encoder
+from assistant.embedding import Embedder, choose_backend, load_embedder, resolve_model_path
+from assistant.errors import ModelError, SettingsError
+from assistant.onnx_encoder import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
+from assistant.settings import DEFAULT_MODEL, Settings, load_settings
+from ingest.setup import setup
 
 PASSAGES = [
     "Du har ret til 25 feriedage om året, og ferien skal som hovedregel aftales med din leder i god tid.",
@@ -19,9 +27,44 @@ PASSAGES = [
 ]
 
 
+LONG = " ".join(["Ferie skal aftales med lederen i god tid, og sygdom meldes inden kl. 9."] * 60)
+
+
+def _linked_copy(source: Path, target: Path, *, skip: tuple[str, ...] = ("onnx",)) -> Path:
+    """A model folder whose files are symlinks to source's, so the 470 MB weights are never copied."""
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if rel.parts[0] in skip or str(rel) in skip:
+            continue
+        if path.is_dir():
+            (target / rel).mkdir(parents=True, exist_ok=True)
+        else:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).symlink_to(path.resolve())
+    return target
+
+
+@pytest.fixture(scope="session")
+def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
+    """The test model with its ONNX export, in a linked copy that tests may change."""
+    folder = _linked_copy(e5_model_dir, tmp_path_factory.mktemp("onnx-model") / DEFAULT_MODEL, skip=())
+    export_onnx(folder)  # a marker check: the export came with e5_model_dir
+    return folder
+
+
 @pytest.fixture(scope="module")
-def embedder(e5_model_dir: Path) -> Embedder:
-    return Embedder(e5_model_dir)
+def torch_embedder(e5_model_dir: Path) -> Embedder:
+    return Embedder(e5_model_dir, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_model_dir: Path) -> Embedder:
+    return Embedder(onnx_model_dir, backend="onnx")
+
+
+@pytest.fixture(params=["torch", "onnx"])
+def embedder(request) -> Embedder:
+    return request.getfixturevalue(f"{request.param}_embedder")
 
 
 def test_danish_query_ranks_matching_passage_first(embedder: Embedder) -> None:
@@ -37,7 +80,8 @@ def test_danish_query_ranks_matching_passage_first(embedder: Embedder) -> None:
     assert (queries @ passages.T).argmax(axis=1).tolist() == [1, 0, 2]
 
 
-def test_prefixes_applied_for_e5(embedder: Embedder, e5_model_dir: Path) -> None:
+def test_prefixes_applied_for_e5(torch_embedder: Embedder, e5_model_dir: Path) -> None:
+    embedder = torch_embedder
     raw = embedder._model
     text = "Hvornår lukker kantinen?"
 
@@ -48,7 +92,7 @@ def test_prefixes_applied_for_e5(embedder: Embedder, e5_model_dir: Path) -> None
     assert np.allclose(embedder.embed_queries([text])[0], enc("query: " + text), atol=1e-5)
     assert np.allclose(embedder.embed_passages([text])[0], enc("passage: " + text), atol=1e-5)
     assert not np.allclose(enc("query: " + text), enc(text), atol=1e-3)
-    plain = Embedder(e5_model_dir, prefixes=False)
+    plain = Embedder(e5_model_dir, prefixes=False, backend="torch")
     assert np.allclose(plain.embed_queries([text])[0], enc(text), atol=1e-5)
 
 
@@ -70,21 +114,171 @@ def test_query_cache_returns_same_vectors_and_is_not_aliased(embedder: Embedder)
     assert np.isclose(np.linalg.norm(again[0]), 1.0)
 
 
-def test_resolve_model_path(tmp_path: Path, e5_model_dir: Path) -> None:
+def test_resolve_model_path(tmp_path: Path, e5_model_dir: Path, onnx_model_dir: Path) -> None:
     assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2", tmp_path) == "sentence-transformers/all-MiniLM-L6-v2"
     assert resolve_model_path("/some/local/folder", tmp_path) == "/some/local/folder"
-    assert resolve_model_path(DEFAULT_MODEL, e5_model_dir.parent) == e5_model_dir  # prepared already: no rebuild
+    assert resolve_model_path(DEFAULT_MODEL, e5_model_dir.parent, backend="torch") == e5_model_dir  # no rebuild
+    started = time.perf_counter()
+    assert resolve_model_path(DEFAULT_MODEL, onnx_model_dir.parent) == onnx_model_dir  # exported already
+    assert time.perf_counter() - started < 2.0
+    assert (onnx_model_dir / "model.safetensors").is_symlink(), "the export must not invalidate the model's marker"
 
 
-def test_load_embedder_is_cached_per_model(tmp_path: Path, e5_model_dir: Path) -> None:
+def test_load_embedder_is_cached_per_model_and_backend(tmp_path: Path, onnx_model_dir: Path) -> None:
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / DEFAULT_MODEL).symlink_to(e5_model_dir, target_is_directory=True)
+    (tmp_path / "models" / DEFAULT_MODEL).symlink_to(onnx_model_dir, target_is_directory=True)
     settings = Settings(home=tmp_path)
     first = load_embedder(settings)
     assert first is load_embedder(settings)
-    assert first.query_prefix == "query: " and first.dim == 384
+    assert first.query_prefix == "query: " and first.dim == 384 and first.backend == "onnx"
+    on_torch = load_embedder(Settings(home=tmp_path, embed_backend="torch"))
+    assert on_torch is not first and on_torch.backend == "torch"
 
 
 def test_unknown_model_fails_offline_with_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="offline"):
         load_embedder(Settings(home=tmp_path, embed_model="no-such-org/no-such-model-xyz"))
+
+
+def test_backend_setting() -> None:
+    assert load_settings({}).embed_backend == "auto"
+    assert load_settings({"HANDBOOK_EMBED_BACKEND": "torch"}).embed_backend == "torch"
+    with pytest.raises(SettingsError, match="HANDBOOK_EMBED_BACKEND"):
+        load_settings({"HANDBOOK_EMBED_BACKEND": "gpu"})
+
+
+def test_setup_reports_the_fast_query_model(tmp_path: Path, onnx_model_dir: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / DEFAULT_MODEL).symlink_to(onnx_model_dir, target_is_directory=True)
+    lines = setup(Settings(home=tmp_path))  # a generator: stopping after two lines skips the ingest step
+    assert next(lines).startswith("Embedding model ready:")
+    assert next(lines) == f"Fast query model ready: {onnx_file(tmp_path / 'models' / DEFAULT_MODEL)}"
+    lines = setup(Settings(home=tmp_path, embed_backend="torch"))
+    next(lines)
+    assert next(lines) == "Queries run on torch: HANDBOOK_EMBED_BACKEND=torch."
+
+
+def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
+    path = onnx_file(onnx_model_dir)
+    marker = json.loads((onnx_model_dir / EXPORT_MARKER).read_text())
+    assert path.stat().st_size == marker["onnx_size"] > 100_000_000
+    assert marker["verification_cosine"] >= MIN_COSINE and marker["opset"] == 17
+    before = path.stat().st_mtime_ns
+    started = time.perf_counter()
+    assert export_onnx(onnx_model_dir) == path
+    assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "model.onnx"], "temp files left behind"
+
+
+def test_export_that_disagrees_is_removed(tmp_path: Path, onnx_model_dir: Path, monkeypatch) -> None:
+    folder = _linked_copy(onnx_model_dir, tmp_path / "model")
+    monkeypatch.setattr(onnx_encoder, "_export", lambda model, path: path.hardlink_to(onnx_file(onnx_model_dir)))
+    monkeypatch.setattr(onnx_encoder, "_verify", lambda model, model_dir, path: 0.999)
+    with pytest.raises(ModelError, match="cosine 0.999000 < 0.9999"):
+        export_onnx(folder)
+    assert list(onnx_file(folder).parent.iterdir()) == []
+    assert choose_backend(folder)[0] == "torch"
+
+
+def test_onnx_vectors_match_torch(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
+    queries = ["Hvor mange feriedage har jeg?", "How do I report sick leave?", "Må jeg arbejde hjemme?", ""]
+    passages = [*PASSAGES, LONG, "kort"]
+    for method, texts in ((Embedder.embed_queries, queries), (Embedder.embed_passages, passages)):
+        a, b = method(torch_embedder, texts), method(onnx_embedder, texts)
+        assert a.shape == b.shape and b.dtype == np.float32
+        assert np.min(np.sum(a * b, axis=1)) >= MIN_COSINE
+
+
+def test_onnx_tokenizer_truncates_like_sentence_transformers(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
+    texts = ["passage: " + LONG, "query: æøå ÆØÅ ﬁ 😊", "x"]
+    theirs = torch_embedder._model.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
+    encodings = onnx_embedder._model._tokenizer.encode_batch(texts)
+    ours = [[i for i, m in zip(e.ids, e.attention_mask) if m] for e in encodings]
+    assert ours == theirs and len(ours[0]) == 512
+
+
+def test_auto_picks_onnx_only_for_a_current_export(tmp_path: Path, onnx_model_dir: Path) -> None:
+    assert choose_backend(onnx_model_dir) == ("onnx", str(onnx_file(onnx_model_dir)))
+    assert Embedder(onnx_model_dir).backend == "onnx"
+    assert choose_backend(onnx_model_dir, "torch")[0] == "torch"
+    bare = _linked_copy(onnx_model_dir, tmp_path / "bare")
+    backend, why = choose_backend(bare)
+    assert backend == "torch" and "onnx/model.onnx does not exist" in why
+    with pytest.raises(ModelError, match="HANDBOOK_EMBED_BACKEND=onnx"):
+        choose_backend(bare, "onnx")
+    stale = _linked_copy(onnx_model_dir, tmp_path / "stale", skip=(str(EXPORT_MARKER),))
+    marker = json.loads((onnx_model_dir / EXPORT_MARKER).read_text())
+    (stale / EXPORT_MARKER).write_text(json.dumps({**marker, "weights_size": 1}))
+    backend, why = choose_backend(stale)
+    assert backend == "torch" and "other weights" in why
+
+
+def test_only_mean_pooled_models_run_on_onnx(tmp_path: Path, onnx_model_dir: Path) -> None:
+    cls = _linked_copy(onnx_model_dir, tmp_path / "cls", skip=("1_Pooling",))
+    config = json.loads((onnx_model_dir / "1_Pooling" / "config.json").read_text())
+    (cls / "1_Pooling").mkdir()
+    (cls / "1_Pooling" / "config.json").write_text(json.dumps(
+        {**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    backend, why = choose_backend(cls)
+    assert backend == "torch" and "mean pooling" in why
+
+
+def test_default_model_stays_on_torch_without_the_onnx_package(tmp_path: Path, onnx_model_dir: Path,
+                                                              monkeypatch) -> None:
+    models = tmp_path / "models"
+    folder = _linked_copy(onnx_model_dir, models / DEFAULT_MODEL)
+    real = embedding.importlib.util.find_spec
+    monkeypatch.setattr(embedding.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "onnx" else real(name, *args))
+    assert resolve_model_path(DEFAULT_MODEL, models) == folder
+    assert not onnx_file(folder).exists()
+    backend, why = choose_backend(folder)
+    assert backend == "torch" and "pip install onnx==" in why
+
+
+def test_corrupt_onnx_file_is_one_clear_model_error(tmp_path: Path, onnx_model_dir: Path) -> None:
+    broken = _linked_copy(onnx_model_dir, tmp_path / "broken")
+    onnx_file(broken).parent.mkdir()
+    onnx_file(broken).write_bytes(b"\x08\x07 not an onnx model " * 64)
+    with pytest.raises(ModelError) as err:
+        Embedder(broken)
+    message = str(err.value)
+    assert str(onnx_file(broken)) in message and "handbook setup" in message and "\n" not in message
+
+
+NO_TORCH = r"""
+import json, sys
+from pathlib import Path
+from assistant.embedding import load_embedder
+from assistant.settings import Settings
+import assistant.answering  # what `handbook ask` loads
+e = load_embedder(Settings(home=Path(sys.argv[2]), embed_model=sys.argv[1]))
+v = e.embed_queries(["Hvor mange feriedage har jeg?"])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "sentence_transformers"))
+print(json.dumps([e.backend, v.shape[1], heavy]))
+"""
+
+
+def test_new_process_on_onnx_never_imports_torch(tmp_path: Path, onnx_model_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, str(onnx_model_dir), str(tmp_path)], capture_output=True,
+                         text=True, check=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["onnx", 384, []]
+
+
+def test_span_vectors_come_from_the_passage_pass_and_agree_across_backends(torch_embedder: Embedder,
+                                                                          onnx_embedder: Embedder) -> None:
+    text = PASSAGES[0] + " " + PASSAGES[1]
+    spans = [(0, len(PASSAGES[0])), (len(PASSAGES[0]) + 1, len(text))]
+    long_spans = [(0, 40), (len(LONG) - 40, len(LONG))]  # the second lies past the model's 512 tokens
+    pooled_by = {}
+    for e in (torch_embedder, onnx_embedder):
+        vectors, pooled = e.embed_passages_with_spans([text, LONG], [spans, long_spans])
+        assert np.allclose(vectors, e.embed_passages([text, LONG]), atol=1e-5)
+        alone = e.embed_passages(PASSAGES[:2])
+        assert pooled[0][spans[0]] @ alone[0] > pooled[0][spans[0]] @ alone[1]
+        assert pooled[0][spans[1]] @ alone[1] > pooled[0][spans[1]] @ alone[0]
+        assert np.allclose(pooled[1][long_spans[1]], e.embed_passages([LONG[-40:]])[0], atol=1e-5)
+        assert not np.allclose(pooled[1][long_spans[0]], e.embed_passages([LONG[:40]])[0], atol=1e-3)
+        pooled_by[e.backend] = pooled
+    for t, o in zip(pooled_by["torch"], pooled_by["onnx"]):
+        assert t.keys() == o.keys() and all(float(t[k] @ o[k]) > 0.9999 for k in t)

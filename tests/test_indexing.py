@@ -95,3 +95,82 @@ def test_changing_the_model_setting_re_embeds_everything(settings, docs, e5_mode
     report = ingest([docs], other)
     assert report.indexed == 2 and report.embedded == report.chunks
     assert counts(other) == (report.chunks, report.chunks)
+
+
+def test_every_sentence_gets_a_stored_vector_at_ingest(settings, docs):
+    from assistant.sentences import split_sentences
+
+    ingest([docs], settings)
+    store = Store(settings)
+    try:
+        chunks = store.catalog.chunks()
+        stored = store.catalog.sentence_vectors([c.id for c in chunks])
+    finally:
+        store.close()
+    for chunk in chunks:
+        assert set(stored[chunk.id]) == set(split_sentences(chunk.text)), chunk.id
+        for vec in stored[chunk.id].values():
+            assert vec.shape == (384,) and abs(float(vec @ vec) - 1.0) < 1e-2
+
+
+def test_stored_sentence_vectors_are_close_to_embedding_the_sentence_alone(settings, docs):
+    from assistant.embedding import load_embedder
+
+    ingest([docs], settings)
+    store = Store(settings)
+    try:
+        chunk = max(store.catalog.chunks(), key=lambda c: len(c.text))
+        spans = store.catalog.sentence_vectors([chunk.id])[chunk.id]
+    finally:
+        store.close()
+    embedder = load_embedder(settings)
+    (s, e), stored = sorted(spans.items())[1]
+    alone = embedder.embed_passages([chunk.text[s:e]])[0]
+    others = embedder.embed_passages(["Vejret i morgen bliver koldt med let sne over hele landet."])[0]
+    assert float(stored @ alone) > 0.85 > float(stored @ others)
+
+
+def test_answering_embeds_only_the_question(settings, docs, monkeypatch):
+    from assistant import open_assistant
+    from assistant.embedding import Embedder
+
+    ingest([docs], settings)
+    calls = []
+    real = Embedder.embed_passages
+    monkeypatch.setattr(Embedder, "embed_passages", lambda self, texts, **kw: calls.append(texts) or real(
+        self, texts, **kw))
+    answer = open_assistant(settings).ask("Hvor mange fonde samarbejder de offentlige arbejdspladser med?")
+    assert not answer.refused and answer.citations
+    assert calls == []
+
+
+def test_an_index_from_before_sentence_vectors_answers_and_is_upgraded(settings, docs):
+    from assistant import open_assistant
+
+    first = ingest([docs], settings)
+    store = Store(settings)
+    with store.catalog.db as db:
+        db.execute("DELETE FROM sentences")
+        db.execute("DELETE FROM meta WHERE key = 'index_format'")
+    store.close()
+    answer = open_assistant(settings).ask("Hvor mange fonde samarbejder de offentlige arbejdspladser med?")
+    assert not answer.refused and answer.citations
+    again = ingest([docs], settings)
+    assert again.indexed == 2 and again.embedded == first.chunks
+    store = Store(settings)
+    try:
+        ids = store.catalog.chunk_ids()
+        assert store.catalog.chunks_with_sentence_vectors() == ids
+    finally:
+        store.close()
+
+
+def test_removed_files_take_their_sentence_vectors_with_them(settings, docs):
+    ingest([docs], settings)
+    (docs / "09-fonde.md").unlink()
+    ingest([docs], settings, prune=True)
+    store = Store(settings)
+    try:
+        assert store.catalog.chunks_with_sentence_vectors() == store.catalog.chunk_ids()
+    finally:
+        store.close()
