@@ -16,7 +16,7 @@ from .retrieval import Hit
 from .sentences import split_sentences
 
 SENTENCE_POOL_HITS = 5
-RELEVANCE_POOL = 5
+RELEVANCE_POOL = 1
 LEXICAL_WEIGHT = 0.06
 CROSS_LINGUAL_OFFSET = {"en": 0.03}
 MIN_WORDS = 4

@@ -31,7 +31,7 @@ class Settings:
     collection: str = "handbook"
     retrieval: str = "dense"
     top_k: int = 6
-    refusal_threshold: float = 0.8666
+    refusal_threshold: float = 0.854
     max_sentences: int = 4
     max_question_chars: int = 1000
     llm: str = "extractive"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import functools
 import json
 import os
 import platform
@@ -38,12 +39,33 @@ VENV_BIN = Path(sys.executable).parent
 # ---------------------------------------------------------------- model, settings, data
 
 def model_dir() -> Path:
-    """The prepared multilingual-e5-small (the same folder the tests use); built once, then a marker check."""
+    """The prepared multilingual-e5-small (the same folder the tests use) with its ONNX export.
+
+    Built once, then a marker check. A model given by path runs on onnxruntime only if its folder holds
+    onnx/model.onnx, so the export is made here too (as `handbook setup` does for the default model): the
+    benchmarks measure the product's path, not the torch fallback.
+    """
     from assistant.model_prep import prepare_e5_model
+    from assistant.onnx_encoder import export_onnx
     from assistant.settings import DEFAULT_MODEL
 
     cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))
-    return prepare_e5_model(cache / DEFAULT_MODEL)
+    path = prepare_e5_model(cache / DEFAULT_MODEL)
+    export_onnx(path)  # a marker check once it exists
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def torch_model():
+    """The same model on sentence-transformers/torch, loaded once (the ceiling and the comparison rows)."""
+    from assistant.embedding import Embedder
+
+    return Embedder(model_dir(), backend="torch")
+
+
+def backend_note(embedder) -> str:
+    """Which runtime an Embedder uses, for the benchmark's text."""
+    return f"`{embedder.backend}` ({embedder.backend_reason})".replace(str(REPO) + "/", "")
 
 
 def settings_for(home: Path, **options):
@@ -82,11 +104,12 @@ def questions(*sets: str) -> list[str]:
 
 
 def threads_from_argv(argv: list[str]) -> None:
-    """Torch/OpenMP threads for this benchmark; must run before torch is imported.
+    """Model threads for this benchmark (onnxruntime and torch/OpenMP); must run before either loads.
 
-    Default 1: these machines are shared, and with other busy processes torch's default (every core, spinning
-    OpenMP threads) makes one forward pass 5-25x slower and mostly measures the neighbours (see the profile
-    section of docs/benchmarks.md). `--threads N` pins N; `--threads 0` keeps the product's default (all cores).
+    Both runtimes read OMP_NUM_THREADS (onnxruntime through assistant.onnx_encoder.usable_threads). Default 1:
+    these machines are shared, and with other busy processes every core made one forward pass 1.3-28x slower
+    and mostly measured the neighbours (see the profile section of docs/benchmarks.md). `--threads N` pins N;
+    `--threads 0` keeps the product's default (all cores).
     """
     n = argv[argv.index("--threads") + 1] if "--threads" in argv else "1"
     if n != "0":
@@ -173,7 +196,7 @@ def machine() -> str:
         pass
     load = ", load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
     versions = []
-    for mod in ("torch", "chromadb", "sentence_transformers", "llama_index.core"):
+    for mod in ("onnxruntime", "torch", "chromadb", "sentence_transformers", "llama_index.core"):
         try:
             versions.append(f"{mod.split('.')[0]} {__import__(mod, fromlist=['__version__']).__version__}")
         except Exception:  # noqa: BLE001 - a missing module is just left out

@@ -3,7 +3,8 @@
     .venv/bin/python bench/run_all.py [--quick] [--with-300k] [--no-write] [--threads N] [--only a,b]
 
 --quick: one round each, no PDF, scale at 10k only (a smoke run of a few minutes). The full run takes
-roughly 20-30 minutes on a 2-core laptop-class machine (most of it the 100k scale step); --with-300k adds more.
+roughly 20 minutes on a 2-core machine (ingest ~9 min, most of it the 150-page PDF three times over; scale
+~6 min); --with-300k adds ~10 min and needs ~4 GB of free disk for the temporary collection.
 """
 from __future__ import annotations
 
