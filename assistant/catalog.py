@@ -114,6 +114,20 @@ class Catalog:
             return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
         return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE source = ?", (source,))}
 
+    def sources_of(self, chunk_ids: Iterable[str]) -> set[str]:
+        ids = list(chunk_ids)
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            out |= {r[0] for r in self.db.execute(
+                f"SELECT DISTINCT source FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)}
+        return out
+
+    def mark_changed(self, sources: Iterable[str]) -> None:
+        """The next ingest reads and embeds these files again, whatever their hash."""
+        with self.transaction() as db:
+            db.executemany("UPDATE files SET hash = '' WHERE source = ?", [(s,) for s in sources])
+
     def chunks(self) -> list[Chunk]:
         rows = self.db.execute("SELECT id, text, meta FROM chunks ORDER BY source, rowid").fetchall()
         return [Chunk.from_metadata(i, t, json.loads(m)) for i, t, m in rows]

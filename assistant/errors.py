@@ -27,6 +27,10 @@ class IngestError(HandbookError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class DamagedIndexError(HandbookError):
+    """Chroma's files are damaged in a way that cannot be repaired without losing vectors."""
+
+
 class IndexBusyError(HandbookError):
     """Another ingest holds the index lock."""
 

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from . import recovery
 from .catalog import Catalog
 from .documents import Chunk
 from .errors import NoIndexError, SettingsError
@@ -63,10 +64,13 @@ class Store:
         self.collection = self.open_collection()
 
     def open_collection(self) -> Any:
-        """The settings' collection, made with cosine space and EF_SEARCH if it does not exist yet."""
+        """The settings' collection (made with cosine space and EF_SEARCH); an embedded one a kill tore is repaired."""
         collection = self.client.get_or_create_collection(
             name=self.settings.collection, embedding_function=None,
             configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH}})
+        if not self.settings.chroma_url:
+            recovery.repair(collection, self.settings.index_dir / "chroma")
+            recovery.ensure_readable(collection, self.settings.index_dir / "chroma")
         with warnings.catch_warnings():  # chromadb warns about its own legacy config on every read
             warnings.simplefilter("ignore", DeprecationWarning)
             hnsw = (collection.configuration or {}).get("hnsw") or {}

@@ -9,7 +9,7 @@ of; the output says which). Comparisons measured in the same process (ratios):
   through llama-index (`VectorStoreIndex.from_vector_store(ChromaVectorStore(...))`, as before 5c8fd17) and a
   direct Chroma query that also fetches documents and metadatas;
 - sentence scoring with the sentence vectors stored at ingest (the product) against embedding every candidate
-  sentence at question time (as before 5c8fd17), and the small batch of 5 sentences embedded alone;
+  sentence at question time (as before 5c8fd17), and the best sentence(s) embedded alone (RELEVANCE_POOL);
 - onnxruntime threads: 1 against all cores, with spinning off (the product) and on (onnxruntime's default);
 - int8 dynamic quantization of the torch model's Linear layers: speed, and retrieval agreement with fp32;
 - onnxruntime (the product) against sentence-transformers on torch (HANDBOOK_EMBED_BACKEND=torch): speed,
@@ -46,6 +46,7 @@ def main(argv: list[str]) -> None:
     threads_from_argv(argv)
     sets = argv[argv.index("--sets") + 1].split(",") if "--sets" in argv else ["dev"]
     from assistant import open_assistant
+    from assistant.extractive import RELEVANCE_POOL
 
     from assistant.retrieval import fuse
 
@@ -113,7 +114,7 @@ def main(argv: list[str]) -> None:
         stages["lookup"].append(t.ms)
         n_cands.append(len(cands))
         found.append(sum((c.start, c.end) in stored.get(c.hit.chunk.id, {}) for c in cands))
-        top = [c.text for c in sorted(cands, key=lambda c: -c.score)[:5]]
+        top = [c.text for c in sorted(cands, key=lambda c: -c.score)[:RELEVANCE_POOL]]
         sentences._cache.clear()
         with Timer() as t:
             sentences(top)
@@ -166,8 +167,8 @@ def main(argv: list[str]) -> None:
         ("fuse", "reciprocal-rank fusion"),
         ("cands_cold", "sentence scoring, first question about the passages (`Assistant._candidates`)"),
         ("lookup", "  part: stored sentence vectors read from the catalog"),
-        ("alone", "  part: the 5 best sentences embedded alone (refusal decision; one batch)"),
-        ("cands_warm", "sentence scoring, those 5 cached"),
+        ("alone", f"  part: the {RELEVANCE_POOL} best sentence(s) embedded alone (the refusal decision)"),
+        ("cands_warm", "sentence scoring, those cached"),
         ("cands_old", "  before 5c8fd17: every candidate sentence embedded at question time"),
         ("extract", "select sentences, citations"),
         ("ask_cold", "**whole `Assistant.ask`, first question about the passages**"),

@@ -12,7 +12,7 @@ Assistant.ask, with the model loaded and warmed up. Both sides use the same Embe
 Each question is run once per path, interleaved (baseline, ours, ...), with the query-embedding cache emptied
 before every call, so every call pays for its forward pass. "Answer, cold" also empties the SentenceVectors cache
 (the first time anyone asks about those passages): the candidate sentences' vectors come from the catalog, made
-at ingest, as in the product, and the top 5 sentences are embedded on their own in one small batch for the
+at ingest, as in the product, and the best sentence is embedded on its own for the
 refusal decision. "Answer, warm" keeps those from the cold run (a server that has seen questions about those
 passages): one forward pass for the question only. Targets: retrieval p95 < 30 ms, answer p95 < 150 ms.
 """
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
     settings = indexed_home()
     assistant = open_assistant(settings)
     embedder = assistant.embedder
-    hybrid = assistant.retriever
+    hybrid = Retriever(assistant.store, embedder, "hybrid")
     dense = Retriever(assistant.store, embedder, "dense")
     with Timer() as build:
         base = baseline_retriever(embedder)
@@ -89,11 +89,12 @@ def main(argv: list[str]) -> None:
     labels = [
         ("embed", "query embedding alone (the floor: one forward pass)", None),
         ("baseline", "**plain llama-index retrieve (baseline)**", None),
-        ("hybrid", "our retrieval, hybrid (default)", TARGET_RETRIEVAL_MS),
-        ("dense", "our retrieval, dense only", TARGET_RETRIEVAL_MS),
+        ("hybrid", "our retrieval, hybrid" + (" (default)" if settings.retrieval == "hybrid" else ""),
+         TARGET_RETRIEVAL_MS),
+        ("dense", "our retrieval, dense" + (" (default)" if settings.retrieval == "dense" else ""), TARGET_RETRIEVAL_MS),
         ("answer_cold", "our full extractive answer, first question about its passages (stored sentence vectors "
-                        "+ 5 sentences embedded alone)", TARGET_ANSWER_MS),
-        ("answer_warm", "our full extractive answer, those 5 sentences cached", TARGET_ANSWER_MS),
+                        "+ the best sentence embedded alone)", TARGET_ANSWER_MS),
+        ("answer_warm", "our full extractive answer, that sentence cached", TARGET_ANSWER_MS),
     ]
     rows = []
     for key, label, target in labels:

@@ -107,6 +107,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         with catalog.transaction() as db:  # an older index: every file is read and embedded once more
             db.execute("UPDATE files SET hash = ''")
         catalog.set_meta("index_format", INDEX_FORMAT)
+    _redo_files_missing_vectors(store)
     known = catalog.files()
     found, errors = discover(paths, skip_names)
     report.errors.extend(_one_line(e) for e in errors)
@@ -200,6 +201,15 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     report.chapters = len(chapters)
     report.sections = sum(max(1, len(c.sections)) for c in chapters)
     report.chunks = len(catalog.chunk_ids())
+
+
+def _redo_files_missing_vectors(store: Store) -> None:
+    """Files whose vectors Chroma no longer has (a deleted or replaced store) are embedded again, not skipped."""
+    ids = store.catalog.chunk_ids()
+    if ids and store.count() != len(ids):
+        missing = ids - store.vector_ids()
+        if missing:
+            store.catalog.mark_changed(store.catalog.sources_of(missing))
 
 
 def sentence_spans(chunk: Chunk, text: str) -> list[tuple[int, int]]:

@@ -4,6 +4,8 @@ ingest finishes the job; two ingests at once: one refuses with a clear message a
 The ingest runs in a child process that prints an event line around every write (Chroma upsert and delete,
 catalog commit); the parent kills it a random few milliseconds after a chosen event, so kills land before,
 inside and after each kind of write. HANDBOOK_CRASH_SEED picks other kill points; HANDBOOK_CRASH_POINTS more.
+Chroma's own files: a writer is frozen (SIGSTOP) inside a save of its HNSW segment and killed there, or killed at
+random; the next open through Store repairs what the kill tore (assistant/recovery.py) and loses nothing.
 """
 from __future__ import annotations
 
@@ -258,54 +260,236 @@ def test_two_ingests_at_once_one_refuses_and_the_index_stays_intact(world, tmp_p
     assert_answerable(load_settings({}, home=home, embed_model=str(world["model"])), final)
 
 
+# Chroma's own files. chromadb 1.5 saves a collection's HNSW segment in place every 1,000 log rows: the native files,
+# then the id map (index_metadata.pickle), then the seq id in SQLite. The writer below upserts 300 vectors and deletes
+# 100 of them per round and prints a line around each call, so the parent knows which calls had returned.
 CHROMA_CHILD = r"""
 import sys, numpy as np, chromadb
 from chromadb.config import Settings
 client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
-col = client.get_or_create_collection("handbook", embedding_function=None, metadata={"hnsw:space": "cosine"})
+col = client.get_collection("handbook", embedding_function=None)
 rnd = np.random.default_rng(int(sys.argv[2]))
 print("ready", flush=True)
 for round_ in range(1000):
     ids = [f"new-{round_}-{i}" for i in range(300)]
-    col.upsert(ids=ids, embeddings=rnd.normal(size=(300, 384)).astype("float32"))
+    vectors = rnd.normal(size=(300, 384)).astype("float32")
+    print("begin upsert", round_, flush=True)
+    col.upsert(ids=ids, embeddings=vectors)
+    print("end upsert", round_, flush=True)
+    print("begin delete", round_, flush=True)
     col.delete(ids=ids[:100])
+    print("end delete", round_, flush=True)
 """
 
+# A new process opens the killed store through Store (repairing it if need be) and reports every id, the ids whose
+# vector differs from what was written, and queries with old vectors. "lock": open under the ingest lock, as an
+# ingest does; "die": the first open dies (os._exit) in the middle of its repair, and a second open must finish it.
+CHROMA_REOPEN = r"""
+import json, os, sys, numpy as np
+from assistant.settings import load_settings
+from assistant.store import Store
+home, seed, writer_seed, rounds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+settings = load_settings({}, home=home)
+if mode == "die":
+    from chromadb.api.models.Collection import Collection
+    upsert, calls = Collection.upsert, []
+    def dying_upsert(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os._exit(9)
+        return upsert(self, *args, **kwargs)
+    Collection.upsert = dying_upsert
+if mode == "lock":
+    from ingest.indexing import ingest_lock
+    with ingest_lock(settings):
+        store = Store(settings, create=True)
+else:
+    store = Store(settings, create=True)
+old = np.random.default_rng(seed).normal(size=(1500, 384)).astype("float32")
+expected = {f"old-{i}": v for i, v in enumerate(old)}
+writer = np.random.default_rng(writer_seed)
+for r in range(rounds):
+    expected.update(zip([f"new-{r}-{i}" for i in range(300)], writer.normal(size=(300, 384)).astype("float32")))
+got = store.collection.get(include=["embeddings"])
+wrong = [i for i, v in zip(got["ids"], got["embeddings"]) if not np.allclose(v, expected[i], rtol=1e-4, atol=1e-4)]
+probes = list(range(0, 1500, 50))
+hits = store.collection.query(query_embeddings=old[probes], n_results=10, include=["distances"])["ids"]
+print(json.dumps({"ids": got["ids"], "wrong": wrong, "count": store.count(), "hits": min(len(h) for h in hits),
+                  "self_hits": sum(h[0] == f"old-{i}" for h, i in zip(hits, probes))}))
+"""
+CHROMA_KILLS = ["mid-save-native", "mid-save-map", "mid-save-native-repair-dies", "first-upsert",
+                "random-0", "random-1", "random-2"]
 
-def test_chroma_files_survive_sigkill_during_heavy_writes(tmp_path):
-    """Chroma's own files (SQLite log and HNSW segment) under SIGKILL in mid-upsert: the vectors that were there
-    before stay, and the store opens, counts and queries."""
+
+@pytest.fixture(scope="module")
+def chroma_base(tmp_path_factory) -> Path:
+    """1,500 vectors in a collection made the way Store makes it, with its HNSW segment saved to disk."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    base = tmp_path / "base"
+    from assistant.store import EF_SEARCH
+
+    base = tmp_path_factory.mktemp("chroma") / "base"
     client = chromadb.PersistentClient(path=str(base), settings=ChromaSettings(anonymized_telemetry=False))
-    col = client.get_or_create_collection("handbook", embedding_function=None, metadata={"hnsw:space": "cosine"})
-    rnd = np.random.default_rng(SEED)
-    kept = rnd.normal(size=(1500, 384)).astype("float32")
-    col.upsert(ids=[f"old-{i}" for i in range(1500)], embeddings=kept)
-    del col, client
-    rounds = []
-    for k in range(4):
-        path = tmp_path / f"run{k}"
-        shutil.copytree(base, path)
-        proc = subprocess.Popen([sys.executable, "-c", CHROMA_CHILD, str(path), str(k)], env=_env(Path(".")),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    col = client.get_or_create_collection("handbook", embedding_function=None,
+                                          configuration={"hnsw": {"space": "cosine", "ef_search": EF_SEARCH}})
+    col.upsert(ids=[f"old-{i}" for i in range(1500)],
+               embeddings=np.random.default_rng(SEED).normal(size=(1500, 384)).astype("float32"))
+    client.close()
+    assert (next(p for p in base.iterdir() if p.is_dir()) / "index_metadata.pickle").exists()
+    return base
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return (0, -1)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _map_cut_short(path: Path) -> bool:
+    size = _stamp(path)[1]
+    if size <= 0:
+        return True
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) != b"."
+
+
+def _kill_mid_save(proc: subprocess.Popen, folder: Path, stage: str, timeout: float = 120) -> int:
+    """Stop the writer when a save touches the stage's file and kill it there if caught inside the stage (stopped,
+    the files are what a kill then leaves); else let it go on. Returns how many saves that took."""
+    header, id_map = folder / "header.bin", folder / "index_metadata.pickle"
+    watched = header if stage == "native" else id_map
+    seen, saves = _stamp(watched), 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _stamp(watched) == seen:
+            continue
+        proc.send_signal(signal.SIGSTOP)
+        saves += 1
+        inside = _stamp(header)[0] > _stamp(id_map)[0] if stage == "native" else _map_cut_short(id_map)
+        if inside:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return saves
+        seen = _stamp(watched)
+        proc.send_signal(signal.SIGCONT)
+    raise AssertionError(f"no save caught mid-{stage} in {saves} saves")
+
+
+def _cap_file_size() -> None:
+    """Plain Chroma on a torn store once wrote a 438 GB sparse link_lists.bin; a missed repair must not fill a disk."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, 1 << 30))
+
+
+def _expected_new(lines: list[str]) -> tuple[set[str], set[str]]:
+    """The writer's ids if the call in flight at the kill left nothing, and if it went through whole."""
+    done: set[str] = set()
+    pending: tuple[str, int] | None = None
+    for line in lines:
+        edge, call, round_ = line.split()
+        ids = {f"new-{round_}-{i}" for i in range(300 if call == "upsert" else 100)}
+        if edge == "begin":
+            pending = (call, int(round_))
+        else:
+            done = done | ids if call == "upsert" else done - ids
+            pending = None
+    if pending is None:
+        return done, done
+    call, round_ = pending
+    ids = {f"new-{round_}-{i}" for i in range(300 if call == "upsert" else 100)}
+    return done, (done | ids if call == "upsert" else done - ids)
+
+
+@pytest.mark.parametrize("kill", CHROMA_KILLS)
+def test_chroma_killed_mid_write_reopens_with_every_vector_it_had(chroma_base, kill, tmp_path):
+    """A kill inside an HNSW save leaves files chromadb 1.5.9 cannot read; the next Store open repairs them (one log
+    line): every vector of a returned call is back exactly, the call in flight is all or nothing, queries work."""
+    home = tmp_path / "home"
+    chroma = home / "index" / "chroma"
+    shutil.copytree(chroma_base, chroma)
+    folder = next(p for p in chroma.iterdir() if p.is_dir())
+    writer_seed = CHROMA_KILLS.index(kill)
+    proc = subprocess.Popen([sys.executable, "-c", CHROMA_CHILD, str(chroma), str(writer_seed)], env=_env(Path(".")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(random.Random(SEED + k).uniform(0.2, 3.0))
-        proc.send_signal(signal.SIGKILL)
+        if kill.startswith("mid-save"):
+            saves = _kill_mid_save(proc, folder, kill.split("-")[2])
+        elif kill == "first-upsert":
+            lines.append(proc.stdout.readline().strip())
+            assert lines == ["begin upsert 0"]
+            proc.send_signal(signal.SIGKILL)
+        else:
+            time.sleep(random.Random(SEED + int(kill[-1])).uniform(0.2, 3.0))
+            proc.send_signal(signal.SIGKILL)
         proc.wait()
-        check = subprocess.run([sys.executable, "-c", r"""
-import sys, json, numpy as np, chromadb
-from chromadb.config import Settings
-col = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False)).get_collection("handbook")
-ids = set(col.get(include=[])["ids"])
-q = col.query(query_embeddings=np.ones((1, 384), dtype="float32"), n_results=10)
-print(json.dumps({"old": sum(i.startswith("old-") for i in ids), "all": len(ids), "count": col.count(),
-                  "hits": len(q["ids"][0])}))
-""", str(path)], env=_env(Path(".")), capture_output=True, text=True, timeout=120)
-        assert check.returncode == 0, check.stderr[-2000:]
-        got = json.loads(check.stdout)
-        rounds.append(got)
-        assert got["old"] == 1500 and got["count"] == got["all"] and got["hits"] == 10, got
-    print("\nchroma after SIGKILL:", rounds)
+        lines += proc.stdout.read().split("\n")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    lines = [line for line in lines if line]
+    rounds = 1 + max((int(line.split()[2]) for line in lines), default=0)
+
+    def reopen(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", CHROMA_REOPEN, str(home), str(SEED), str(writer_seed),
+                               str(rounds), mode], env=_env(Path(".")), cwd=str(REPO), capture_output=True, text=True,
+                              timeout=300, preexec_fn=_cap_file_size)
+
+    if kill.endswith("repair-dies"):
+        died = reopen("die")
+        assert died.returncode == 9, died.stderr[-2000:]
+        assert list((home / "index").glob("chroma-repair-*.npz")), "the repair had not saved what it salvaged"
+    check = reopen("lock" if kill == "mid-save-map" else "plain")
+    assert check.returncode == 0, check.stderr[-3000:]
+    repairs = [line for line in check.stderr.splitlines() if line.startswith("Repaired the vector index in")]
+    got = json.loads(check.stdout.splitlines()[-1])
+    ids = set(got["ids"])
+    before, after = _expected_new(lines)
+    print(f"\n{kill}: {len(lines)} writer lines, {len(ids)} ids, repairs: {repairs or 'none'}"
+          + (f", caught after {saves} saves" if kill.startswith("mid-save") else ""))
+    assert {f"old-{i}" for i in range(1500)} <= ids
+    assert ids - {f"old-{i}" for i in range(1500)} in (before, after)
+    assert got["wrong"] == [] and got["count"] == len(ids) and got["hits"] == 10 and got["self_hits"] == 30
+    if kill.startswith("mid-save"):
+        reason = ("interrupted" if kill.endswith("repair-dies") else
+                  "newer than index_metadata|shorter than their header" if "native" in kill else "pickle is cut short")
+        assert len(repairs) == 1 and any(r in repairs[0] for r in reason.split("|")), repairs
+    again = reopen("plain")  # repaired for good: the next open has nothing to do
+    assert again.returncode == 0 and "Repaired" not in again.stderr, again.stderr[-2000:]
+    assert set(json.loads(again.stdout.splitlines()[-1])["ids"]) == ids
+
+
+def test_chroma_damaged_beyond_repair_is_one_clear_error(chroma_base, tmp_path):
+    """A torn store whose vector file is lost as well cannot be rebuilt: one line naming the folder and what to do,
+    and the files are left as they were."""
+    from assistant.errors import DamagedIndexError
+
+    home = tmp_path / "home"
+    chroma = home / "index" / "chroma"
+    shutil.copytree(chroma_base, chroma)
+    folder = next(p for p in chroma.iterdir() if p.is_dir())
+    proc = subprocess.Popen([sys.executable, "-c", CHROMA_CHILD, str(chroma), "7"], env=_env(Path(".")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        _kill_mid_save(proc, folder, "native")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    os.truncate(folder / "data_level0.bin", 1000)
+    files = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(DamagedIndexError) as caught:
+        Store(load_settings({}, home=home), create=True)
+    assert str(caught.value) == (
+        f"The vector index in {chroma} is damaged and cannot be repaired (some vectors are not in the HNSW files); "
+        f"delete {home / 'index'} and run `handbook ingest` again on your documents.")
+    assert sorted(p.name for p in folder.iterdir()) == files and not list((home / "index").glob("chroma-repair-*"))

@@ -130,9 +130,10 @@ def test_stored_sentence_vectors_are_close_to_embedding_the_sentence_alone(setti
     assert float(stored @ alone) > 0.85 > float(stored @ others)
 
 
-def test_answering_embeds_only_the_question(settings, docs, monkeypatch):
+def test_answering_embeds_only_the_question_and_the_best_sentence(settings, docs, monkeypatch):
     from assistant import open_assistant
     from assistant.embedding import Embedder
+    from assistant.extractive import RELEVANCE_POOL
 
     ingest([docs], settings)
     calls = []
@@ -141,7 +142,20 @@ def test_answering_embeds_only_the_question(settings, docs, monkeypatch):
         self, texts, **kw))
     answer = open_assistant(settings).ask("Hvor mange fonde samarbejder de offentlige arbejdspladser med?")
     assert not answer.refused and answer.citations
-    assert calls == []
+    assert len(calls) == 1 and len(calls[0]) == RELEVANCE_POOL  # the refusal decision's sentence, not ~20
+
+
+def test_vectors_lost_from_chroma_are_made_again_on_the_next_ingest(settings, docs):
+    first = ingest([docs], settings)
+    store = Store(settings)
+    try:
+        lost = store.catalog.chunk_ids("09-fonde.md")
+        store.delete(lost)
+    finally:
+        store.close()
+    report = ingest([docs], settings)
+    assert report.indexed == 1 and report.unchanged == 1 and report.embedded == len(lost) > 0
+    assert counts(settings) == (first.chunks, first.chunks)
 
 
 def test_an_index_from_before_sentence_vectors_answers_and_is_upgraded(settings, docs):
