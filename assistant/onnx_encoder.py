@@ -1,7 +1,6 @@
 """A mean-pooled sentence-transformers model on onnxruntime: same vectors, a third of the query time, no torch."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .model_prep import VERIFY_TEXTS
+from .model_prep import VERIFY_TEXTS, file_sha256
 
 ONNX_FILE = Path("onnx") / "model.onnx"
 EXPORT_MARKER = Path("onnx") / "export.json"
@@ -104,14 +103,6 @@ def _weights(model_dir: Path) -> Path | None:
     return next((model_dir / n for n in _WEIGHTS if (model_dir / n).is_file()), None)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def stale_reason(model_dir: Path) -> str | None:
     """Why onnx/model.onnx must not be used (missing, truncated, from other weights), or None; stat checks first."""
     model_dir = Path(model_dir)
@@ -131,7 +122,7 @@ def stale_reason(model_dir: Path) -> str | None:
         st = weights.stat()
         if (st.st_size, st.st_mtime_ns) == (marker["weights_size"], marker["weights_mtime_ns"]):
             return None
-        if st.st_size == marker["weights_size"] and _sha256(weights) == marker["weights_sha256"]:
+        if st.st_size == marker["weights_size"] and file_sha256(weights) == marker["weights_sha256"]:
             return None
     except (OSError, KeyError, TypeError, AttributeError):
         pass
@@ -274,7 +265,7 @@ def export_onnx(model_dir: Path) -> Path:
     started = time.perf_counter()
     st = weights.stat()
     source = {"weights": weights.name, "weights_size": st.st_size, "weights_mtime_ns": st.st_mtime_ns,
-              "weights_sha256": _sha256(weights)}
+              "weights_sha256": file_sha256(weights)}
     token = f"tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = target.with_name(f".{target.name}.{token}")
     marker_tmp = target.with_name(f".{EXPORT_MARKER.name}.{token}")

@@ -151,7 +151,7 @@ def test_damaged_folder_is_rebuilt_and_force_rebuilds(tmp_path: Path, e5_model_d
     target = tmp_path / "copy"
     shutil.copytree(e5_model_dir, target)
     (target / "model.safetensors").write_bytes(b"damaged")  # size no longer matches the marker
-    (target / "onnx").mkdir()
+    (target / "onnx").mkdir(exist_ok=True)
     (target / "onnx" / "model.onnx").write_bytes(b"exported from the damaged weights")
     assert prepare_e5_model(target) == target
     assert not (target / "onnx").exists(), "an ONNX export must not outlive the weights it came from"
