@@ -123,10 +123,13 @@ class Catalog:
                 f"SELECT DISTINCT source FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)}
         return out
 
-    def mark_changed(self, sources: Iterable[str]) -> None:
-        """The next ingest reads and embeds these files again, whatever their hash."""
+    def mark_changed(self, sources: Iterable[str] | None = None) -> None:
+        """The next ingest reads and embeds these files (all when None) again, whatever their hash."""
         with self.transaction() as db:
-            db.executemany("UPDATE files SET hash = '' WHERE source = ?", [(s,) for s in sources])
+            if sources is None:
+                db.execute("UPDATE files SET hash = ''")
+            else:
+                db.executemany("UPDATE files SET hash = '' WHERE source = ?", [(s,) for s in sources])
 
     def chunks(self) -> list[Chunk]:
         rows = self.db.execute("SELECT id, text, meta FROM chunks ORDER BY source, rowid").fetchall()

@@ -15,7 +15,7 @@ import importlib.util
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -138,15 +138,9 @@ class Embedder:
     def embed_passages(self, texts: list[str], *, batch_size: int = 32,
                        progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed passages longest-first in batches (little padding, much faster) and return them in input order."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
         out = np.empty((len(texts), self.dim), np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in _longest_first(texts, batch_size, progress):
             out[idx] = self._encode([self.passage_prefix + texts[i] for i in idx], batch_size=batch_size)
-            if progress is not None:
-                progress(start + len(idx))
         return out
 
 
@@ -159,21 +153,15 @@ class Embedder:
         in its passage, at no extra model cost. Spans with no token (cut off past the model's length) and models
         that do not mean-pool are embedded on their own instead.
         """
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
         out = np.empty((len(texts), self.dim), np.float32)
         pooled: list[dict[tuple[int, int], np.ndarray]] = [{} for _ in texts]
         shift = len(self.passage_prefix)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in _longest_first(texts, batch_size, progress):
             vectors, tokens = self._encode_with_tokens([self.passage_prefix + texts[i] for i in idx])
             out[idx] = vectors
             for i, states in zip(idx, tokens):
                 if states is not None:
                     pooled[i] = _pool_spans(states[0], states[1] - shift, spans[i])
-            if progress is not None:
-                progress(start + len(idx))
         missing = [(i, span) for i in range(len(texts)) for span in spans[i] if span not in pooled[i]]
         if missing:
             alone = self.embed_passages([texts[i][s:e] for i, (s, e) in missing], batch_size=64)
@@ -185,6 +173,18 @@ class Embedder:
         if self.backend == "onnx":
             return self._model.encode_with_tokens(texts)
         return _torch_encode_with_tokens(self._model, texts)
+
+
+def _longest_first(texts: list[str], batch_size: int, progress: Callable[[int], None] | None
+                   ) -> Iterator[list[int]]:
+    """Batches of indices, longest texts first (little padding, much faster); reports progress after each."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+        if progress is not None:
+            progress(min(start + batch_size, len(order)))
 
 
 def _torch_encode_with_tokens(model: Any, texts: list[str]

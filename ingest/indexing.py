@@ -104,8 +104,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         _reset(store)
     catalog.set_meta("embed_model", model_key)
     if catalog.get_meta("index_format") != INDEX_FORMAT:
-        with catalog.transaction() as db:  # an older index: every file is read and embedded once more
-            db.execute("UPDATE files SET hash = ''")
+        catalog.mark_changed()  # an older index: every file is read and embedded once more
         catalog.set_meta("index_format", INDEX_FORMAT)
     _redo_files_missing_vectors(store)
     known = catalog.files()
@@ -249,8 +248,7 @@ def _reset(store: Store) -> None:
     """A different embedding model: every vector must be made again."""
     store.client.delete_collection(store.settings.collection)
     store.collection = store.open_collection()
-    with store.catalog.transaction() as db:
-        db.execute("UPDATE files SET hash = ''")
+    store.catalog.mark_changed()
 
 
 def _under(path: str, roots: list[str]) -> bool:
