@@ -1,34 +1,48 @@
 """The handbook assistant's public API: settings, cited answers and the index they come from."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
-from .documents import Answer, ChapterRef, Chunk, Citation, Section
-from .errors import HandbookError
-from .settings import Settings, load_settings
+from assistant.datamodel import Answer, ChapterRef, Chunk, Citation, Section
+from assistant.errors import HandbookError
+from assistant.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from .answering import Assistant, History
+    from assistant.index.store import Store
+    from assistant.pipeline import Assistant, History, Retrieval
 
-__all__ = ["Answer", "Assistant", "ChapterRef", "Chunk", "Citation", "HandbookError", "History", "Section",
-           "Settings", "load_settings", "open_assistant"]
+__all__ = ["Answer", "Assistant", "ChapterRef", "Chunk", "Citation", "HandbookError", "History", "Retrieval",
+           "Section", "Settings", "load_settings", "open_assistant", "open_index"]
 
 _OPEN: dict[Settings, "Assistant"] = {}
 
 
 def open_assistant(settings: Settings) -> "Assistant":
     """One Assistant per settings in a process: the model and index load once."""
-    from .answering import Assistant
+    from assistant.pipeline import Assistant
 
     if settings not in _OPEN:
         _OPEN[settings] = Assistant(settings)
     return _OPEN[settings]
 
 
-def __getattr__(name: str) -> Any:
-    """Assistant and History load lazily, so importing the data model stays cheap."""
-    if name in ("Assistant", "History"):
-        from . import answering
+@contextmanager
+def open_index(settings: Settings) -> Iterator["Store"]:
+    """The index alone (catalog and vectors), for commands that need no model; NoIndexError when there is none."""
+    from assistant.index.store import Store
 
-        return getattr(answering, name)
+    store = Store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def __getattr__(name: str) -> Any:
+    """Assistant, History and Retrieval load lazily, so importing the data model stays cheap."""
+    if name in ("Assistant", "History", "Retrieval"):
+        from assistant import pipeline
+
+        return getattr(pipeline, name)
     raise AttributeError(name)

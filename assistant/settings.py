@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import SettingsError
+from assistant.errors import SettingsError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
@@ -31,7 +31,7 @@ class Settings:
     collection: str = "handbook"
     retrieval: str = "dense"
     top_k: int = 6
-    refusal_threshold: float = 0.854
+    refusal_threshold: float | None = None  # None: the threshold calibrated for embed_model
     max_sentences: int = 4
     max_question_chars: int = 1000
     llm: str = "extractive"
@@ -46,6 +46,15 @@ class Settings:
     concurrency: int = 4
     max_queue: int = 64
     auth_file: str | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The refusal threshold in force: the setting if given, else the one calibrated for the model."""
+        if self.refusal_threshold is not None:
+            return self.refusal_threshold
+        from assistant.model.calibration import calibrated_threshold
+
+        return calibrated_threshold(self.embed_model)
 
     @property
     def index_dir(self) -> Path:
@@ -77,7 +86,7 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
                 out[name] = Path(raw).expanduser()
             elif kind == "int":
                 out[name] = int(raw)
-            elif kind == "float":
+            elif kind in ("float", "float | None"):
                 out[name] = float(raw)
             elif kind == "bool":
                 out[name] = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")

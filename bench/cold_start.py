@@ -31,7 +31,7 @@ IMPORTED = r"""
 import atexit, sys
 heavy = sys.argv[1].split(",")
 atexit.register(lambda: sys.stderr.write("\nIMPORTED " + ",".join(m for m in heavy if m in sys.modules) + "\n"))
-from assistant.cli import main
+from handbook.cli import main
 sys.argv = ["handbook", *sys.argv[2:]]
 sys.exit(main())
 """
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> None:
         "imp_li": [py, "-c", "import llama_index.core, llama_index.vector_stores.chroma"],
         "imp_chroma": [py, "-c", "import chromadb"],
         "imp_ort": [py, "-c", "import onnxruntime, tokenizers"],
-        "imp_answering": [py, "-c", "import assistant.answering"],
+        "imp_answering": [py, "-c", "import assistant.pipeline"],
     }
     with_serve = "--no-serve" not in argv and serve_available()
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in [*cases, "serve", "serve_torch"]}
@@ -159,7 +159,7 @@ def main(argv: list[str]) -> None:
                      f"< {TARGET_RSS_MB / 1024:.1f} GB: {verdict(med('serve', 1) < TARGET_RSS_MB)}"])
         rows.append(["  same with `HANDBOOK_EMBED_BACKEND=torch`", f"{med('serve_torch', 0) / t_torch:.2f}×",
                      fmt(med("serve_torch", 0), 2), fmt(med("serve_torch", 1), 0), ""])
-    parts = [("imp_answering", "`import assistant.answering` (the query path's own imports)"),
+    parts = [("imp_answering", "`import assistant.pipeline` (the query path's own imports)"),
              ("imp_st", "`import sentence_transformers` (pulls in torch, transformers, scikit-learn)"),
              ("imp_li", "`import llama_index.core` + its Chroma store"),
              ("imp_chroma", "`import chromadb`"),

@@ -45,8 +45,8 @@ def model_dir() -> Path:
     onnx/model.onnx, so the export is made here too (as `handbook setup` does for the default model): the
     benchmarks measure the product's path, not the torch fallback.
     """
-    from assistant.model_prep import prepare_e5_model
-    from assistant.onnx_encoder import export_onnx
+    from assistant.model.build import prepare_e5_model
+    from assistant.model.onnx_runtime import export_onnx
     from assistant.settings import DEFAULT_MODEL
 
     cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))
@@ -58,7 +58,7 @@ def model_dir() -> Path:
 @functools.lru_cache(maxsize=None)
 def torch_model():
     """The same model on sentence-transformers/torch, loaded once (the ceiling and the comparison rows)."""
-    from assistant.embedding import Embedder
+    from assistant.model.embedding import Embedder
 
     return Embedder(model_dir(), backend="torch")
 
@@ -106,7 +106,7 @@ def questions(*sets: str) -> list[str]:
 def threads_from_argv(argv: list[str]) -> None:
     """Model threads for this benchmark (onnxruntime and torch/OpenMP); must run before either loads.
 
-    Both runtimes read OMP_NUM_THREADS (onnxruntime through assistant.onnx_encoder.usable_threads). Default 1:
+    Both runtimes read OMP_NUM_THREADS (onnxruntime through assistant.model.onnx_runtime.usable_threads). Default 1:
     these machines are shared, and with other busy processes every core made one forward pass 1.3-28x slower
     and mostly measured the neighbours (see the profile section of docs/benchmarks.md). `--threads N` pins N;
     `--threads 0` keeps the product's default (all cores).

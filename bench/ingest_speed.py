@@ -30,15 +30,15 @@ TARGET_REINGEST_S = 2.0
 
 def chunk_texts(paths: list[Path], skip: frozenset[str]) -> list[str]:
     """The texts our ingest embeds, made the way ingest makes them (not timed)."""
-    from ingest.chunking import chunk_sections, embed_text
+    from ingest.chunking import chunk_sections
     from ingest.discovery import discover
-    from ingest.indexing import file_hash
+    from assistant.hashing import file_sha256
     from ingest.loaders import load
 
     found, errors = discover(paths, skip)
     if errors:
         raise SystemExit(f"cannot read: {errors}")
-    return [embed_text(c) for path, source in found for c in chunk_sections(load(path, source), file_hash(path))]
+    return [c.indexed_text for path, source in found for c in chunk_sections(load(path, source), file_sha256(path))]
 
 
 def ceiling(st_model, prefix: str, texts: list[str]) -> float:
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
     threads_from_argv(argv)
     repeats = int(argv[argv.index("--repeats") + 1]) if "--repeats" in argv else 2
     pages = int(argv[argv.index("--pages") + 1]) if "--pages" in argv else 150
-    from assistant.embedding import load_embedder
+    from assistant.model.embedding import load_embedder
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     with Timer() as load_t:

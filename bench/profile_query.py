@@ -46,9 +46,9 @@ def main(argv: list[str]) -> None:
     threads_from_argv(argv)
     sets = argv[argv.index("--sets") + 1].split(",") if "--sets" in argv else ["dev"]
     from assistant import open_assistant
-    from assistant.extractive import RELEVANCE_POOL
+    from assistant.answer.extractive import RELEVANCE_POOL
 
-    from assistant.retrieval import fuse
+    from assistant.retrieval.retriever import fuse
 
     settings = indexed_home()
     assistant = open_assistant(settings)
@@ -205,7 +205,7 @@ THREADS_CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import onnxruntime as ort
-from assistant.onnx_encoder import OnnxEncoder, onnx_file
+from assistant.model.onnx_runtime import OnnxEncoder, onnx_file
 model, cores, spin = sys.argv[2], int(sys.argv[3]), sys.argv[4]
 encoder = OnnxEncoder(model)
 sessions = {}
@@ -278,9 +278,8 @@ def quantized(assistant, qs: list[str]) -> str:
         model8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model32), {torch.nn.Linear},
                                                         dtype=torch.qint8)
     chunks = list(assistant.retriever.chunks.values())
-    from ingest.chunking import embed_text
 
-    texts = [embedder.passage_prefix + embed_text(c) for c in chunks]
+    texts = [embedder.passage_prefix + c.indexed_text for c in chunks]
     dev = [json.loads(line) for line in (REPO / "evals" / "questions" / "dev.jsonl").read_text().splitlines()
            if line.strip()]
     expected = [{(e["source"], e.get("section")) for e in d.get("expected", [])} for d in dev]
@@ -334,7 +333,7 @@ FIRST_EMBEDDING = r"""
 import sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-from assistant.embedding import Embedder
+from assistant.model.embedding import Embedder
 e = Embedder(sys.argv[2], backend=sys.argv[3])
 e.embed_queries([sys.argv[4]])
 print(e.backend, time.perf_counter() - t0)
@@ -347,7 +346,6 @@ def runtimes(assistant, qs: list[str]) -> str:
     import subprocess
     from statistics import median
 
-    from ingest.chunking import embed_text
     from ingest.indexing import sentence_spans
 
     ours = assistant.embedder
@@ -366,7 +364,7 @@ def runtimes(assistant, qs: list[str]) -> str:
         timing["onnx"].append(t.ms)
         cosines.append(float(a @ b))
     chunks = list(assistant.retriever.chunks.values())
-    texts = [embed_text(c) for c in chunks]
+    texts = [c.indexed_text for c in chunks]
     spans = [sentence_spans(c, t) for c, t in zip(chunks, texts)]
     with Timer() as tt:
         c_torch, s_torch = theirs.embed_passages_with_spans(texts, spans)
@@ -399,7 +397,7 @@ def runtimes(assistant, qs: list[str]) -> str:
         "the same model folder on sentence-transformers/torch, same process and threads, alternating per "
         "question. Chunks/s is `embed_passages_with_spans` over the corpus chunks (the ingest call: chunk vectors "
         f"plus {n_spans} pooled sentence spans). \"New process\" is a fresh interpreter's time to its first query "
-        "embedding through `assistant.embedding.Embedder` (imports + load + one forward pass; 1 thread; median "
+        "embedding through `assistant.model.embedding.Embedder` (imports + load + one forward pass; 1 thread; median "
         "of 3).",
         "",
         table(["runtime", "query p50 ms", "query p95 ms", "p50 ratio", "chunks/s with spans (batch 32)",

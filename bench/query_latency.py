@@ -44,7 +44,7 @@ def main(argv: list[str]) -> None:
     threads_from_argv(argv)
     sets = argv[argv.index("--sets") + 1].split(",") if "--sets" in argv else ["dev"]
     from assistant import open_assistant
-    from assistant.retrieval import Retriever
+    from assistant.retrieval.retriever import Retriever
 
     settings = indexed_home()
     assistant = open_assistant(settings)

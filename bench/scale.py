@@ -50,9 +50,9 @@ def base_texts(settings) -> tuple[list[str], list[str]]:
     """(one to two thousand varied texts to embed, the real chunk texts used as documents)."""
     import re
 
-    from assistant.catalog import Catalog
-    from assistant.sentences import split_sentences
-    from assistant.store import catalog_path
+    from assistant.index.catalog import Catalog
+    from assistant.answer.sentences import split_sentences
+    from assistant.index.store import catalog_path
 
     catalog = Catalog(catalog_path(settings))
     records = catalog.chunks()
@@ -175,8 +175,8 @@ def main(argv: list[str]) -> None:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from assistant.embedding import load_embedder
-    from assistant.store import EF_SEARCH
+    from assistant.model.embedding import load_embedder
+    from assistant.index.store import EF_SEARCH
 
     settings = indexed_home()
     embedder = load_embedder(settings)

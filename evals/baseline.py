@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.sentences import sentences
+from assistant.answer.sentences import sentences
 from assistant.settings import Settings
 
 from .metrics import norm
@@ -88,7 +88,7 @@ class BaselineEngine:
         from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
         from llama_index.core.node_parser import SentenceSplitter
 
-        from assistant.embedding import load_embedder
+        from assistant.model.embedding import load_embedder
 
         self.settings = settings
         self.embedder = load_embedder(settings)
@@ -119,10 +119,12 @@ class BaselineEngine:
                         "text": nws.node.get_content()})
         return out
 
-    def retrieve(self, question: str, history: list[tuple[str, str]] | None, k: int) -> list[dict[str, Any]]:
-        return [{key: v for key, v in p.items() if key != "text"} for p in self._passages(question, k)]
+    def run(self, question: str, history: list[tuple[str, str]] | None, k: int
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The top node as the answer, and the top k nodes as the retrieval (history is not used)."""
+        return self.answer(question), self._passages(question, k)
 
-    def answer(self, question: str, history: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    def answer(self, question: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         top = self._passages(question, 1)
         t1 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Choose the refusal threshold on the dev set, from the eval itself, and record it in evals/calibration.json.
+"""Choose the refusal threshold on the dev set, from the eval itself, and record it with the model
+(assistant/model/calibration.json), where the assistant reads it.
 
 One run of the dev set with the threshold at 0 answers every question and records each answer's relevance
 score (Answer.score, what the assistant compares with the threshold). Raising the threshold to t only turns
@@ -13,19 +14,17 @@ threshold is the middle of the widest interval of thresholds that reach the maxi
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from assistant.model.calibration import CALIBRATION_FILE, record_calibration
 from assistant.settings import Settings
-
-FALSE_ANSWER_COST = 0.5
 
 from . import metrics
 from .runner import AssistantEngine, resolve_set, run_set
 
-CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration.json"
+FALSE_ANSWER_COST = 0.5
 
 
 def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,32 +80,23 @@ def choose(pts: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                           if k != "threshold"}}
 
 
-def calibrate(settings: Settings, dev: str | Path = "dev", *, write: bool = True,
-              out: Path = CALIBRATION_FILE, progress: Any = None) -> dict[str, Any]:
-    """Run the dev set with refusals off, choose the threshold, and (by default) record it."""
+def calibrate(settings: Settings, dev: str | Path = "dev", *, write: bool = True, out: Path = CALIBRATION_FILE,
+              progress: Any = None) -> dict[str, Any]:
+    """Run the dev set with refusals off, choose the threshold, and (by default) record it for the model."""
     open_settings = settings.with_options(refusal_threshold=0.0)
     path = resolve_set(dev)
     rows = run_set(path, open_settings, engine=AssistantEngine(open_settings, "calibration"), progress=progress)
     pts = points(rows)
     chosen = choose(pts)
     record = {
-        "chosen_threshold": chosen["threshold"],
+        "threshold": chosen["threshold"],
         "chosen": chosen,
         "set": path.stem,
         "objective": "refusal_accuracy + mean answer correctness of covered questions (key-fact recall, 0 if refused)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "embed_model": settings.embed_model,
-                     "max_sentences": settings.max_sentences},
+        "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences},
         "curve": curve(pts),
-        "points": pts,
     }
     if write:
-        out.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return record
-
-
-def recorded_threshold(path: Path = CALIBRATION_FILE) -> float | None:
-    try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["chosen_threshold"])
-    except (OSError, ValueError, KeyError):
-        return None
+        record_calibration(settings.embed_model, record, out)
+    return record | {"points": pts}

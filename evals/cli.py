@@ -1,6 +1,6 @@
 """`handbook eval`: run question sets, compare configurations, write a report folder, gate on the floors.
 
-Registered in assistant/cli.py with `cli.add_command(eval_command)`.
+The shell in handbook/cli.py registers it.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from assistant.settings import RETRIEVAL_MODES
               help="Report folder (default: <data dir>/reports/eval-<time>).")
 @click.option("--gate", is_flag=True, help="Check the test set against evals/floors.json; exit 1 below a floor.")
 @click.option("--calibrate", is_flag=True,
-              help="Choose the refusal threshold on the dev set and record it in evals/calibration.json.")
+              help="Choose the refusal threshold on the dev set and record it with the model (assistant/model/calibration.json).")
 @click.option("--from-log", "from_log", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the chat log's thumbs-down answers to this JSONL file as draft questions, and stop.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
@@ -39,19 +39,18 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
     The test set is never tuned on: use dev for tuning and --calibrate. --from-log drafts questions from
     thumbs-down answers: review each (covered? key facts?) before adding it to the dev set."""
     from assistant.errors import HandbookError
-    from assistant.settings import load_settings
-    from assistant.store import has_index
+    from assistant.command import settings_from
+    from assistant.index.store import has_index
 
     from . import gate as gate_mod
     from .report import summary_table, write_report
     from .runner import QuestionSetError, compare_configs, find_run, run_configs
 
-    root = ctx.find_root().obj or {}
     try:
-        settings = load_settings(home=root.get("home"), retrieval=retrieval, top_k=top_k,
+        settings = settings_from(ctx, retrieval=retrieval, top_k=top_k,
                                  refusal_threshold=refusal_threshold)
         if from_log is not None:
-            from assistant.log import QaLog, export_thumbs_down
+            from assistant.feedback_log import QaLog, export_thumbs_down
 
             log = QaLog.existing(settings)
             try:
@@ -68,7 +67,7 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
 
             record = run_calibration(settings)
             c = record["chosen"]
-            click.echo(f"Refusal threshold {record['chosen_threshold']} on {record['set']} "
+            click.echo(f"Refusal threshold {record['threshold']} on {record['set']} "
                        f"(refusal accuracy {c['refusal_accuracy']:.3f}, false refusals {c['false_refusal_rate']:.3f}, "
                        f"answer correctness {c['answer_correctness']:.3f}); recorded in {CALIBRATION_FILE}.")
             if not sets and not gate:

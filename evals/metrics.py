@@ -9,9 +9,9 @@ Definitions (docs/evals.md has the long form):
   DCG = sum gain_i / log2(i + 1); the ideal puts min(#targets, k) gains at the top.
 - key-fact recall: share of key facts the answer contains; a fact is a list of alternatives, one of which must
   occur in the answer (case-insensitive, whitespace-normalised).
-- Claims: the answer's sentences (assistant.sentences) that have content words and are not framing (a sentence
+- Claims: the answer's sentences (assistant.answer.sentences) that have content words and are not framing (a sentence
   ending in ':' introduces what follows); list numbers ('5.') are labels, not claims. A run of markers [n][m] belongs to the sentence right before it.
-- A quote *supports* a claim when the quote's content words (assistant.lexical.terms: Danish stems, stop words
+- A quote *supports* a claim when the quote's content words (assistant.retrieval.terms.terms: Danish stems, stop words
   out, numbers whole) cover at least 60 % of the claim's content words.
 - citation precision: share of citations whose quote supports every claim that cites it (a citation no claim
   cites counts as unsupported). citation recall: share of claims with at least one supporting citation.
@@ -27,12 +27,11 @@ import re
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
-from assistant.lexical import terms
-from assistant.sentences import clean_sentence, split_sentences
+from assistant.markers import MARKER, MARKER_RUN, parse_markers
+from assistant.retrieval.terms import terms
+from assistant.answer.sentences import clean_sentence, split_sentences
 
 SUPPORT_THRESHOLD = 0.6
-_MARKERS = re.compile(r"((?:[ \t]*\[\d{1,3}\])+)")
-_ONE_MARKER = re.compile(r"\[(\d{1,3})\]")
 _LIST_NUMBER = re.compile(r"\d{1,3}[.)]")
 _WORDLIKE = re.compile(r"\w")
 
@@ -120,11 +119,11 @@ def missing_facts(answer: str, key_facts: Sequence[Sequence[str]]) -> list[list[
 
 def claims(answer: str) -> list[tuple[str, list[int]]]:
     """The answer's claims with the citation numbers that follow each: [(sentence, [n, ...]), ...]."""
-    pieces = _MARKERS.split(answer)
+    pieces = MARKER_RUN.split(answer)
     out: list[tuple[str, list[int]]] = []
     for i in range(0, len(pieces), 2):
         text = pieces[i]
-        nums = [int(n) for n in _ONE_MARKER.findall(pieces[i + 1])] if i + 1 < len(pieces) else []
+        nums = parse_markers(pieces[i + 1]) if i + 1 < len(pieces) else []
         spans = _sentences(text)
         for j, sentence in enumerate(spans):
             cited = nums if j == len(spans) - 1 else []
@@ -202,7 +201,7 @@ def refusal_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, float | None]
 # ---------------------------------------------------------------------------------------------------- length, latency
 
 def answer_words(answer: str) -> int:
-    return sum(1 for w in _ONE_MARKER.sub(" ", answer).split() if _WORDLIKE.search(w))
+    return sum(1 for w in MARKER.sub(" ", answer).split() if _WORDLIKE.search(w))
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

@@ -79,13 +79,13 @@ def load_questions(path: str | Path) -> list[dict[str, Any]]:
 class Engine(Protocol):
     name: str
 
-    def answer(self, question: str, history: History | None = None) -> dict[str, Any]: ...
-
-    def retrieve(self, question: str, history: History | None, k: int) -> list[dict[str, Any]]: ...
+    def run(self, question: str, history: History | None, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The answer (the --json object) and the ranked passages it was made from (with their text)."""
+        ...
 
 
 class AssistantEngine:
-    """The assistant under test, as `handbook ask` runs it."""
+    """The assistant under test, on the very path `handbook ask` and the chat take."""
 
     def __init__(self, settings: Settings, name: str | None = None) -> None:
         from assistant import open_assistant
@@ -95,30 +95,23 @@ class AssistantEngine:
         self.assistant = open_assistant(settings)
         self.embedder = self.assistant.embedder
 
-    def retrieve(self, question: str, history: History | None, k: int) -> list[dict[str, Any]]:
-        """The ranked passages for the question, built the way Assistant.stream builds its query."""
-        from assistant.intents import is_follow_up
-
-        query = " ".join(question.split())
-        if history and is_follow_up(query):
-            query = f"{query} {history[-1][0]}"
-        return [{"rank": h.rank, "source": h.chunk.source, "section": h.chunk.section_title,
-                 "chapter_number": h.chunk.chapter_number, "chunk_id": h.chunk.id, "score": h.score,
-                 "dense": h.dense, "bm25": h.bm25} for h in self.assistant.retriever.retrieve(query, k)]
-
-    def answer(self, question: str, history: History | None = None) -> dict[str, Any]:
+    def run(self, question: str, history: History | None, k: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         from assistant.errors import QuestionError
 
         t0 = time.perf_counter()
         try:
-            data = self.assistant.ask(question, history=history or None).to_json()
+            found = self.assistant.retrieve(question, history or None)
+            data = self.assistant.finish(found, history or None).to_json()
         except QuestionError as exc:  # e.g. an over-long hostile question: the assistant declines it
             ms = (time.perf_counter() - t0) * 1000
             return {"question": question, "answer": str(exc), "refused": True, "citations": [], "score": None,
-                    "kind": "error", "timings_ms": {"retrieval": 0.0, "answer": ms, "total": ms}}
+                    "kind": "error", "timings_ms": {"retrieval": 0.0, "answer": ms, "total": ms}}, []
         for c in data["citations"]:
             c.pop("passage", None)  # the quote is what is scored; passages would triple the results file
-        return data
+        retrieved = [{"rank": h.rank, "source": h.chunk.source, "section": h.chunk.section_title,
+                      "chapter_number": h.chunk.chapter_number, "chunk_id": h.chunk.id, "score": h.score,
+                      "dense": h.dense, "bm25": h.bm25, "text": h.chunk.text} for h in found.hits[:k]]
+        return data, retrieved
 
 
 def engine_for(config: "Config") -> Engine:
@@ -146,7 +139,7 @@ def resolve_history(engine: Engine, history: Sequence[Sequence[str]]) -> History
     for turn in history:
         prev_q, prev_a = turn[0], (turn[1] if len(turn) > 1 else "")
         if not prev_a:
-            prev_a = engine.answer(prev_q, out or None).get("answer", "")
+            prev_a = engine.run(prev_q, out or None, 1)[0].get("answer", "")
         out.append((prev_q, prev_a))
     return out
 
@@ -154,9 +147,10 @@ def resolve_history(engine: Engine, history: Sequence[Sequence[str]]) -> History
 def run_question(engine: Engine, q: dict[str, Any], k: int, config: str = "") -> dict[str, Any]:
     history = resolve_history(engine, q.get("history") or [])
     _cold(engine)
-    answer = engine.answer(q["question"], history or None)
-    retrieved = engine.retrieve(q["question"], history or None, k)
+    answer, retrieved = engine.run(q["question"], history or None, k)
     scores = metrics.score_answer(q, answer, retrieved, k)
+    for passage in retrieved:
+        passage.pop("text", None)
     return {"id": q["id"], "question": q["question"], "language": q["language"], "kind": q["kind"],
             "covered": q["covered"], "expected": q["expected"], "key_facts": q["key_facts"],
             "history": [list(t) for t in history], "config": config, "answer": answer, "retrieved": retrieved,
@@ -199,7 +193,7 @@ class Config:
                     "llama-index VectorStoreIndex, default SentenceSplitter, same embedding model, top node as answer",
                     "embed_model": s.embed_model, "top_k": s.top_k}
         return {"name": self.name, "baseline": False, "description": self.description, "retrieval": s.retrieval,
-                "top_k": s.top_k, "refusal_threshold": s.refusal_threshold, "max_sentences": s.max_sentences,
+                "top_k": s.top_k, "refusal_threshold": s.threshold, "max_sentences": s.max_sentences,
                 "embed_model": s.embed_model, "llm": s.llm}
 
 
@@ -215,7 +209,7 @@ def compare_configs(settings: Settings, *, modes: Iterable[str] = ("hybrid", "de
         if mode != settings.retrieval:
             configs.append(Config(mode, settings.with_options(retrieval=mode), description=f"retrieval={mode}"))
     for t in thresholds:
-        if float(t) != settings.refusal_threshold:
+        if float(t) != settings.threshold:
             configs.append(Config(f"{settings.retrieval}@{float(t):g}", settings.with_options(refusal_threshold=t),
                                   description=f"refusal_threshold={float(t):g}"))
     if baseline:

@@ -5,8 +5,8 @@ import bisect
 import hashlib
 import re
 
-from assistant.documents import Chunk, Section
-from assistant.sentences import split_sentences
+from assistant.datamodel import Chunk, Section
+from assistant.answer.sentences import split_sentences
 
 TARGET_WORDS = 110
 MAX_WORDS = 180
@@ -38,11 +38,6 @@ def chunk_id(section: Section, position: int, text: str) -> str:
     """Stable across runs: the same text in the same place gets the same id."""
     key = "\x00".join([section.source, str(section.chapter_number), section.section_title, str(position), text])
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
-
-
-def embed_text(chunk: Chunk) -> str:
-    """What the embedding model and BM25 see (kept in assistant.documents so retrieval shares it)."""
-    return chunk.indexed_text
 
 
 def _words(text: str) -> int:

@@ -14,15 +14,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from assistant.catalog import FileRecord, SpanVectors
-from assistant.documents import Chunk, Section
-from assistant.embedding import load_embedder
+from assistant.index.catalog import FileRecord, SpanVectors
+from assistant.datamodel import Chunk, Section
+from assistant.hashing import file_sha256
+from assistant.index.lock import exclusive
+from assistant.model.embedding import load_embedder, prepare_model
 from assistant.errors import IndexBusyError, IngestError
-from assistant.sentences import split_sentences
+from assistant.answer.sentences import split_sentences
 from assistant.settings import Settings
-from assistant.store import Store
+from assistant.index.store import Store
 
-from .chunking import chunk_sections, embed_text
+from .chunking import chunk_sections
 from .discovery import discover
 from .loaders import load
 
@@ -61,24 +63,10 @@ class IngestReport:
 @contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
     """One ingest at a time per data directory; a second one refuses at once."""
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.index_dir / "ingest.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexBusyError("Another ingest is running on this index; wait for it to finish.") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    with exclusive(settings.index_dir) as held:
+        if not held:
+            raise IndexBusyError("Another ingest is running on this index; wait for it to finish.")
+        yield
 
 
 def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progress: Progress | None = None,
@@ -98,6 +86,7 @@ def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progre
 
 def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
             progress: Progress | None, skip_names: frozenset[str]) -> None:
+    prepare_model(settings)
     model_key = settings.embed_model
     catalog = store.catalog
     if catalog.get_meta("embed_model") not in (None, model_key):
@@ -116,7 +105,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         if progress:
             progress("read", i + 1, len(found))
         try:
-            digest = file_hash(path)
+            digest = file_sha256(path)
             old = known.get(source)
             if old and old.hash == digest and old.model == model_key:
                 report.unchanged += 1
@@ -157,7 +146,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
 
     vectors = None
     if to_embed:
-        texts = [embed_text(c) for c in to_embed]
+        texts = [c.indexed_text for c in to_embed]
         spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
         vectors, span_vectors = load_embedder(settings).embed_passages_with_spans(texts, spans, progress=tick)
         catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
@@ -170,7 +159,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     # Vectors first, in large batches (one upsert per file made thousands of small files crawl); until the
     # catalog below names them they are orphans that retrieval ignores, so a kill here loses nothing.
     if all_new:
-        store.add(all_new, np.stack([by_id[c.id] for c in all_new]), [embed_text(c) for c in all_new])
+        store.add(all_new, np.stack([by_id[c.id] for c in all_new]), [c.indexed_text for c in all_new])
     live = catalog.chunk_ids()
     for record, sections, chunks in pending:
         previous = catalog.chunk_ids(record.source)

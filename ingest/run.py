@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.settings import Settings
-from assistant.store import Store
+from assistant.index.store import Store
 
 from .indexing import IngestReport, Progress, ingest, ingest_lock, remove_source
 

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from assistant.embedding import choose_backend, resolve_model_path
+from assistant.model.embedding import choose_backend, prepare_model
 from assistant.settings import Settings
-from assistant.store import has_index
+from assistant.index.store import has_index
 
 from .run import ingest_paths, summary_line
 
 
 def setup(settings: Settings) -> Iterator[str]:
     """Yield one line per step done; safe to run again (each step is skipped when already done)."""
-    path = resolve_model_path(settings.embed_model, settings.models_dir, backend=settings.embed_backend)
+    path = prepare_model(settings)
     yield f"Embedding model ready: {path}"
     backend, why = choose_backend(path, settings.embed_backend)
     yield f"Fast query model ready: {why}" if backend == "onnx" else f"Queries run on torch: {why}."

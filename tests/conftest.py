@@ -18,8 +18,8 @@ if str(REPO) not in sys.path:
 @pytest.fixture(scope="session")
 def e5_model_dir() -> Path:
     """A verified multilingual-e5-small folder with its ONNX export, as `handbook setup` makes it; built once."""
-    from assistant.model_prep import prepare_e5_model
-    from assistant.onnx_encoder import export_onnx
+    from assistant.model.build import prepare_e5_model
+    from assistant.model.onnx_runtime import export_onnx
     from assistant.settings import DEFAULT_MODEL
 
     cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))

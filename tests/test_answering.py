@@ -95,7 +95,9 @@ def test_empty_and_overlong_questions_are_typed_errors(assistant):
         assistant.ask("ord " * 1000)
 
 
-def test_stream_yields_text_then_the_answer(assistant):
+def test_stream_yields_drafts_then_the_answer(assistant):
     items = list(assistant.stream("Hvem udgav håndbogen?"))
-    assert all(isinstance(i, str) for i in items[:-1])
-    assert "".join(items[:-1]) == items[-1].answer
+    answer = items[-1]
+    assert not answer.draft and all(i.draft for i in items[:-1]) and len(items) > 2
+    assert all(answer.answer.startswith(i.answer.rstrip()) for i in items[:-1]), "drafts are prefixes of the answer"
+    assert answer.citations and not any(i.citations for i in items[:-1])

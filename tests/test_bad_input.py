@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import cli
+from handbook.cli import cli
 from assistant.settings import load_settings
-from assistant.store import Store
+from assistant.index.store import Store
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
 
@@ -272,7 +272,7 @@ def test_unreadable_files_and_folders(tmp_path, e5_model_dir):
     (docs / "laast").chmod(0o000)
     env = {**os.environ, "HANDBOOK_EMBED_MODEL": str(e5_model_dir), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     env.pop("HANDBOOK_HOME", None)
-    cmd = [sys.executable, "-c", "from assistant.cli import main; main()", "--home", str(tmp_path / "home"),
+    cmd = [sys.executable, "-c", "from handbook.cli import main; main()", "--home", str(tmp_path / "home"),
            "ingest", str(docs)]
     try:
         done = subprocess.run(cmd, env=env, cwd=str(REPO), capture_output=True, text=True, timeout=300,

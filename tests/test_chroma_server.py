@@ -100,7 +100,7 @@ def _server_collection(url: str, name: str):
 
 
 def test_ingest_goes_to_the_server(server_home, indexed_home, chroma_url):
-    from assistant.store import Store
+    from assistant.index.store import Store
     from ingest.run import ingest_paths
 
     settings, report = server_home

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from ingest.chunking import chunk_sections
 from ingest.loaders import load
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from assistant.cli import cli
+from handbook.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 

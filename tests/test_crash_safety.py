@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from assistant.answering import Assistant
-from assistant.cli import cli
+from assistant.pipeline import Assistant
+from handbook.cli import cli
 from assistant.settings import load_settings
-from assistant.store import Store
+from assistant.index.store import Store
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
 
@@ -42,9 +42,9 @@ CHANGED, REMOVED = "09-fonde.md", "11-barrierer.md"
 CHILD = r"""
 import sys, time
 from pathlib import Path
-from assistant.catalog import Catalog
+from assistant.index.catalog import Catalog
 from assistant.settings import load_settings
-from assistant.store import Store
+from assistant.index.store import Store
 from ingest.indexing import ingest
 
 t0 = time.perf_counter()
@@ -287,7 +287,7 @@ for round_ in range(1000):
 CHROMA_REOPEN = r"""
 import json, os, sys, numpy as np
 from assistant.settings import load_settings
-from assistant.store import Store
+from assistant.index.store import Store
 home, seed, writer_seed, rounds, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 settings = load_settings({}, home=home)
 if mode == "die":
@@ -327,7 +327,7 @@ def chroma_base(tmp_path_factory) -> Path:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from assistant.store import EF_SEARCH
+    from assistant.index.store import EF_SEARCH
 
     base = tmp_path_factory.mktemp("chroma") / "base"
     client = chromadb.PersistentClient(path=str(base), settings=ChromaSettings(anonymized_telemetry=False))

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import embedding, onnx_encoder
-from assistant.embedding import Embedder, choose_backend, load_embedder, resolve_model_path
+from assistant.model import embedding, onnx_runtime as onnx_encoder
+from assistant.model.embedding import Embedder, choose_backend, load_embedder, model_path, prepare_model
 from assistant.errors import ModelError, SettingsError
-from assistant.onnx_encoder import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
+from assistant.model.onnx_runtime import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
 from assistant.settings import DEFAULT_MODEL, Settings, load_settings
 from ingest.setup import setup
 
@@ -42,6 +42,13 @@ def _linked_copy(source: Path, target: Path, *, skip: tuple[str, ...] = ("onnx",
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             (target / rel).symlink_to(path.resolve())
     return target
+
+
+def _home_with(model: Path, home: Path) -> Path:
+    """A data directory whose default model is the given folder (linked, not copied)."""
+    (home / "models").mkdir(parents=True)
+    (home / "models" / DEFAULT_MODEL).symlink_to(model, target_is_directory=True)
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -114,12 +121,18 @@ def test_query_cache_returns_same_vectors_and_is_not_aliased(embedder: Embedder)
     assert np.isclose(np.linalg.norm(again[0]), 1.0)
 
 
-def test_resolve_model_path(tmp_path: Path, e5_model_dir: Path, onnx_model_dir: Path) -> None:
-    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2", tmp_path) == "sentence-transformers/all-MiniLM-L6-v2"
-    assert resolve_model_path("/some/local/folder", tmp_path) == "/some/local/folder"
-    assert resolve_model_path(DEFAULT_MODEL, e5_model_dir.parent, backend="torch") == e5_model_dir  # no rebuild
+def test_prepare_model_builds_and_model_path_only_finds(tmp_path: Path, e5_model_dir: Path,
+                                                       onnx_model_dir: Path) -> None:
+    named = Settings(home=tmp_path, embed_model="sentence-transformers/all-MiniLM-L6-v2")
+    assert prepare_model(named) == model_path(named) == "sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(ModelError, match="handbook setup"):  # a question's path never builds the model
+        model_path(Settings(home=tmp_path))
+    assert not (tmp_path / "models").exists()
+    linked = Settings(home=_home_with(e5_model_dir, tmp_path / "torch-home"), embed_backend="torch")
+    assert prepare_model(linked).resolve() == model_path(linked).resolve() == e5_model_dir.resolve()  # no rebuild
+    exported = Settings(home=_home_with(onnx_model_dir, tmp_path / "onnx-home"))
     started = time.perf_counter()
-    assert resolve_model_path(DEFAULT_MODEL, onnx_model_dir.parent) == onnx_model_dir  # exported already
+    assert prepare_model(exported).resolve() == onnx_model_dir.resolve()  # exported already
     assert time.perf_counter() - started < 2.0
     assert (onnx_model_dir / "model.safetensors").is_symlink(), "the export must not invalidate the model's marker"
 
@@ -230,7 +243,7 @@ def test_default_model_stays_on_torch_without_the_onnx_package(tmp_path: Path, o
     real = embedding.importlib.util.find_spec
     monkeypatch.setattr(embedding.importlib.util, "find_spec",
                         lambda name, *args: None if name == "onnx" else real(name, *args))
-    assert resolve_model_path(DEFAULT_MODEL, models) == folder
+    assert prepare_model(Settings(home=tmp_path)) == folder
     assert not onnx_file(folder).exists()
     backend, why = choose_backend(folder)
     assert backend == "torch" and "pip install onnx==" in why
@@ -249,9 +262,9 @@ def test_corrupt_onnx_file_is_one_clear_model_error(tmp_path: Path, onnx_model_d
 NO_TORCH = r"""
 import json, sys
 from pathlib import Path
-from assistant.embedding import load_embedder
+from assistant.model.embedding import load_embedder
 from assistant.settings import Settings
-import assistant.answering  # what `handbook ask` loads
+import assistant.pipeline  # what `handbook ask` loads
 e = load_embedder(Settings(home=Path(sys.argv[2]), embed_model=sys.argv[1]))
 v = e.embed_queries(["Hvor mange feriedage har jeg?"])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "sentence_transformers"))

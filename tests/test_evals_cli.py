@@ -26,7 +26,7 @@ TINY = [
 @click.option("--home", type=click.Path(path_type=Path), default=None)
 @click.pass_context
 def handbook(ctx: click.Context, home: Path | None) -> None:
-    """Stands in for assistant.cli's group, which passes --home the same way."""
+    """Stands in for handbook.cli's group, which passes --home the same way."""
     ctx.obj = {"home": home}
 
 
@@ -73,7 +73,7 @@ def test_eval_before_ingest_says_what_to_run(tmp_path, model_env):
 
 def test_eval_from_log_drafts_questions_from_thumbs_down(tmp_path, model_env):
     from assistant import Answer, load_settings
-    from assistant.log import QaLog
+    from assistant.feedback_log import QaLog
 
     home = tmp_path / "home"
     settings = load_settings(env={}, home=home)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 from ingest.loaders import load
 

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant import generative, prompts
-from assistant.documents import Answer, Chunk
-from assistant.embedding import load_embedder
+from assistant.answer import generative, prompts
+from assistant.datamodel import Answer, Chunk
+from assistant.model.embedding import load_embedder
 from assistant.errors import BackendError
-from assistant.retrieval import Hit
-from assistant.sentences import sentences
+from assistant.retrieval.retriever import Hit
+from assistant.answer.sentences import sentences
 from assistant.settings import load_settings
-from assistant.verification import check, strip_markers
+from assistant.answer.verification import check
+from assistant.markers import strip_markers
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 import llm_server  # noqa: E402
@@ -71,24 +72,18 @@ def greedy(monkeypatch):
     monkeypatch.setattr(generative, "TEMPERATURE", 0.0)
 
 
-def run(question: str, lang: str, hits: list[Hit], settings, embedder) -> tuple[list[str], Answer]:
-    tokens, answers = [], []
-    for item in generative.generate(question, lang, hits, [], settings, embedder, max_tokens=SHORT):
-        (answers if isinstance(item, Answer) else tokens).append(item)
-    assert len(answers) == 1, "generate must end with exactly one Answer"
-    return tokens, answers[0]
+def run(question: str, lang: str, hits: list[Hit], settings, embedder) -> tuple[list[str], generative.Checked]:
+    tokens = list(generative.stream_text(question, lang, hits, [], settings, max_tokens=SHORT))
+    return tokens, generative.verify(question, lang, "".join(tokens), hits, settings, embedder)
 
 
 def test_tokens_stream_then_a_verified_answer(settings, embedder):
-    stream = generative.generate("Hvem har skrevet håndbogen?", "da", make_hits(), [], settings, embedder,
-                                 max_tokens=SHORT)
+    stream = generative.stream_text("Hvem har skrevet håndbogen?", "da", make_hits(), [], settings, max_tokens=SHORT)
     first = next(stream)
     assert isinstance(first, str) and first  # a token arrives before the answer is complete
-    rest = list(stream)
-    tokens = [first] + [t for t in rest if isinstance(t, str)]
-    answer = rest[-1]
-    assert isinstance(answer, Answer) and answer.kind == "generative" and answer.language == "da"
+    tokens = [first] + list(stream)
     assert len(tokens) > 3
+    answer = generative.verify("Hvem har skrevet håndbogen?", "da", "".join(tokens), make_hits(), settings, embedder)
     assert answer.sentences, "every answer is split into checked sentences"
     for s in answer.sentences:
         assert {"text", "citations", "supported", "lexical", "semantic"} <= set(s)
@@ -99,7 +94,7 @@ def test_markers_become_citations_quoting_the_cited_passage(settings, embedder):
     hits = make_hits()
     _, answer = run("Hvem har skrevet håndbogen? Svar med [1].", "da", hits, settings, embedder)
     cited = {n for s in answer.sentences for n in s["citations"] if 1 <= n <= len(hits)}
-    assert cited, f"greedy SmolLM2 writes [1] here; got {answer.answer!r}"
+    assert cited, f"greedy SmolLM2 writes [1] here; got {answer.text!r}"
     assert {c.n for c in answer.citations} == cited
     for c in answer.citations:
         passage = hits[c.n - 1].chunk
@@ -110,7 +105,7 @@ def test_markers_become_citations_quoting_the_cited_passage(settings, embedder):
 def test_unsupported_sentences_are_marked_in_the_text(settings, embedder):
     _, answer = run("Who wrote the handbook?", "en", make_hits(), settings, embedder)
     unsupported = [s for s in answer.sentences if not s["supported"]]
-    assert answer.answer.count(prompts.UNSUPPORTED_MARKS["en"].strip()) == len(unsupported)
+    assert answer.text.count(prompts.UNSUPPORTED_MARKS["en"].strip()) == len(unsupported)
 
 
 def test_planted_instruction_gets_no_unsupported_sentence_through(settings, embedder):
@@ -133,10 +128,10 @@ def test_remove_mode_keeps_only_supported_sentences(settings, embedder):
     except BackendError as exc:  # nothing the small model wrote was supported: that is reported, not shown
         assert "understøttet" in str(exc)
         return
-    assert prompts.UNSUPPORTED_MARK.strip() not in answer.answer
+    assert prompts.UNSUPPORTED_MARK.strip() not in answer.text
     for s in answer.sentences:
         if not s["supported"]:
-            assert strip_markers(s["text"]) not in strip_markers(answer.answer)
+            assert strip_markers(s["text"]) not in strip_markers(answer.text)
 
 
 def test_ollama_path_uses_the_same_http_shape(server, settings, embedder):
@@ -144,7 +139,7 @@ def test_ollama_path_uses_the_same_http_shape(server, settings, embedder):
     assert generative.endpoint_url(ollama) == server.url
     assert generative.endpoint_url(dataclasses.replace(ollama, llm_url=None)) == generative.DEFAULT_OLLAMA_URL
     tokens, answer = run("Hvem har skrevet håndbogen?", "da", make_hits(), ollama, embedder)
-    assert tokens and answer.kind == "generative"
+    assert tokens and answer.sentences
 
 
 def test_condense_rewrites_or_keeps_the_question(server, settings):
@@ -161,7 +156,7 @@ def test_endpoint_down_raises_backend_error_quickly(settings, embedder):
     generative.make_llm(down)  # imports llama-index and openai once, outside the timing
     t0 = time.perf_counter()
     with pytest.raises(BackendError) as err:
-        list(generative.generate("Hvem har skrevet håndbogen?", "da", make_hits(), [], down, embedder))
+        list(generative.stream_text("Hvem har skrevet håndbogen?", "da", make_hits(), [], down))
     assert time.perf_counter() - t0 < 3
     assert "127.0.0.1" in str(err.value)
     with pytest.raises(BackendError):
@@ -171,7 +166,7 @@ def test_endpoint_down_raises_backend_error_quickly(settings, embedder):
 
 
 def test_assistant_falls_back_to_extractive_with_a_notice(indexed_home):
-    from assistant.answering import Assistant
+    from assistant.pipeline import Assistant
 
     port = llm_server.free_port()
     settings = dataclasses.replace(indexed_home, llm="openai", llm_url=f"http://127.0.0.1:{port}/v1",
@@ -187,7 +182,7 @@ def test_assistant_falls_back_to_extractive_with_a_notice(indexed_home):
 
 
 def test_assistant_json_says_per_sentence_whether_supported(indexed_home, server, monkeypatch):
-    from assistant.answering import Assistant
+    from assistant.pipeline import Assistant
 
     monkeypatch.setattr(generative, "MAX_TOKENS", SHORT)
     settings = dataclasses.replace(indexed_home, llm="openai", llm_url=server.url, llm_model=server.model,
@@ -198,7 +193,8 @@ def test_assistant_json_says_per_sentence_whether_supported(indexed_home, server
     finally:
         assistant.close()
     answer = items[-1]
-    assert isinstance(answer, Answer) and all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
+    assert not answer.draft and all(i.draft for i in items[:-1]) and len(items) > 2
+    assert all(b.answer.startswith(a.answer) for a, b in zip(items[:-2], items[1:-1]))  # drafts only grow
     assert answer.kind == "generative", answer.notice
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
     assert data["kind"] == "generative" and data["sentences"]
@@ -219,6 +215,6 @@ def test_a_silent_endpoint_times_out(settings, embedder):
         generative.make_llm(slow)
         t0 = time.perf_counter()
         with pytest.raises(BackendError) as err:
-            list(generative.generate("Hvem har skrevet håndbogen?", "da", make_hits(), [], slow, embedder))
+            list(generative.stream_text("Hvem har skrevet håndbogen?", "da", make_hits(), [], slow))
         assert time.perf_counter() - t0 < 5
     assert "1 s" in str(err.value)

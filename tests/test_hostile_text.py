@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import open_assistant
-from assistant.answering import Assistant
-from assistant.cli import cli
+from assistant.pipeline import Assistant
+from handbook.cli import cli
 from assistant.errors import QuestionError
 from assistant.settings import load_settings
 from ingest.indexing import ingest

@@ -5,7 +5,7 @@ import pytest
 
 from assistant.errors import IndexBusyError
 from assistant.settings import load_settings
-from assistant.store import Store
+from assistant.index.store import Store
 from ingest.indexing import ingest, ingest_lock
 from ingest.run import bundled_corpus
 
@@ -98,7 +98,7 @@ def test_changing_the_model_setting_re_embeds_everything(settings, docs, e5_mode
 
 
 def test_every_sentence_gets_a_stored_vector_at_ingest(settings, docs):
-    from assistant.sentences import split_sentences
+    from assistant.answer.sentences import split_sentences
 
     ingest([docs], settings)
     store = Store(settings)
@@ -114,7 +114,7 @@ def test_every_sentence_gets_a_stored_vector_at_ingest(settings, docs):
 
 
 def test_stored_sentence_vectors_are_close_to_embedding_the_sentence_alone(settings, docs):
-    from assistant.embedding import load_embedder
+    from assistant.model.embedding import load_embedder
 
     ingest([docs], settings)
     store = Store(settings)
@@ -132,8 +132,8 @@ def test_stored_sentence_vectors_are_close_to_embedding_the_sentence_alone(setti
 
 def test_answering_embeds_only_the_question_and_the_best_sentence(settings, docs, monkeypatch):
     from assistant import open_assistant
-    from assistant.embedding import Embedder
-    from assistant.extractive import RELEVANCE_POOL
+    from assistant.model.embedding import Embedder
+    from assistant.answer.extractive import RELEVANCE_POOL
 
     ingest([docs], settings)
     calls = []

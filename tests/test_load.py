@@ -52,7 +52,7 @@ def server(tmp_path_factory, indexed_home):
            "HANDBOOK_CONCURRENCY": "4", "HANDBOOK_MAX_QUEUE": "64", "HANDBOOK_LOG_ENABLED": "1",
            "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "-c", "from assistant.cli import main; main()", "serve", "--port",
+    proc = subprocess.Popen([sys.executable, "-c", "from handbook.cli import main; main()", "serve", "--port",
                              str(port)], env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     lines: list[str] = []

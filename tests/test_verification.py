@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import generative, prompts, verification as v
-from assistant.documents import Answer, Chunk
-from assistant.embedding import load_embedder
+from assistant.answer import generative, prompts, verification as v
+from assistant.datamodel import Answer, Chunk
+from assistant.model.embedding import load_embedder
 from assistant.errors import BackendError
-from assistant.retrieval import Hit
+from assistant.retrieval.retriever import Hit
 from assistant.settings import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -101,17 +101,17 @@ def test_mark_and_remove(embedder):
 def test_verified_answer_builds_citations_and_sentences(embedder, tmp_path):
     settings = load_settings({}, home=tmp_path, llm="openai", llm_url="http://127.0.0.1:9/v1", llm_model="m")
     text = "Bogen er skrevet af Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer [1]. Den udkom i 2018 [2]. Og X [9]."
-    answer = generative.verified_answer("Hvem skrev bogen?", "da", text, hits(), settings, embedder)
+    answer = generative.verify("Hvem skrev bogen?", "da", text, hits(), settings, embedder)
     assert [c.n for c in answer.citations] == [1, 2]
     assert answer.citations[0].quote == "Forfatterne til håndbogen er Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer."
     assert answer.citations[1].quote == RELEASE and all(c.supported for c in answer.citations)
     assert [s["supported"] for s in answer.sentences] == [True, True, False]
-    assert answer.answer.endswith("[9]." + prompts.UNSUPPORTED_MARK)
+    assert answer.text.endswith("[9]." + prompts.UNSUPPORTED_MARK)
     removing = load_settings({}, home=tmp_path, llm="openai", llm_url="http://x/v1", llm_model="m", unsupported="remove")
     with pytest.raises(BackendError):
-        generative.verified_answer("Hvem skrev bogen?", "da", "Og X [9].", hits(), removing, embedder)
-    refusal = generative.verified_answer("Hvem er statsminister?", "da", "Det svarer håndbogen ikke på.", hits(),
-                                         settings, embedder)
+        generative.verify("Hvem skrev bogen?", "da", "Og X [9].", hits(), removing, embedder)
+    refusal = generative.verify("Hvem er statsminister?", "da", "Det svarer håndbogen ikke på.", hits(), settings,
+                                embedder)
     assert refusal.refused and not refusal.citations
 
 
@@ -155,11 +155,10 @@ def test_a_real_answer_citing_passage_9_of_3_is_caught(server, embedder, tmp_pat
     monkeypatch.setattr(generative, "TEMPERATURE", 0.0)
     settings = load_settings({}, home=tmp_path, llm="openai", llm_url=server.url, llm_model=server.model,
                              llm_timeout=120)
-    tokens = [t for t in generative.generate("Hvem har skrevet håndbogen?", "da", hits(), [], settings, embedder,
-                                             max_tokens=24) if isinstance(t, str)]
+    tokens = list(generative.stream_text("Hvem har skrevet håndbogen?", "da", hits(), [], settings, max_tokens=24))
     text = "".join(tokens).strip().rstrip(".") + ". Håndbogen er skrevet af Ole Bech Lykkebo [9]."
-    answer = generative.verified_answer("Hvem har skrevet håndbogen?", "da", text, hits(), settings, embedder)
+    answer = generative.verify("Hvem har skrevet håndbogen?", "da", text, hits(), settings, embedder)
     last = answer.sentences[-1]
     assert last["citations"] == [9] and last["supported"] is False
     assert 9 not in {c.n for c in answer.citations}
-    assert answer.answer.endswith(prompts.UNSUPPORTED_MARK.strip())
+    assert answer.text.endswith(prompts.UNSUPPORTED_MARK.strip())

@@ -12,7 +12,7 @@ import gradio as gr  # noqa: E402
 
 from assistant import Settings, open_assistant  # noqa: E402
 from assistant.errors import HandbookError  # noqa: E402
-from assistant.log import QaLog  # noqa: E402
+from assistant.feedback_log import QaLog  # noqa: E402
 
 from . import chat, reader  # noqa: E402
 from .render import toc_html  # noqa: E402

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from assistant import Answer, Settings, open_assistant
 from assistant.errors import HandbookError, NoIndexError
-from assistant.log import LogError, QaLog
-from assistant.render import render_text
+from assistant.feedback_log import LogError, QaLog
+from assistant.answer.render import render_text
 
 from . import reader
 from .render import answer_html, pending_html, question_html
+
+if TYPE_CHECKING:
+    from assistant import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +80,12 @@ def turn_from(answer: Answer) -> dict[str, Any]:
 
 
 def respond(message: str, history: list[Message] | None, state: State | None, *, settings: Settings,
-            qa_log: QaLog | None = None) -> Iterator[tuple[list[Message], State]]:
+            qa_log: QaLog | None = None, assistant: Assistant | None = None) -> Iterator[tuple[list[Message], State]]:
     """Yield (messages, state) while the answer is composed, then once more with the finished, cited answer.
 
     The messages are always rendered from `state` (`history`, what the chat showed, is part of Gradio's call but
     never trusted as HTML); the conversation the core sees for follow-ups comes from the state's turns.
+    `assistant` defaults to the process-wide one for `settings`; tests hand in their own.
     """
     state = clean_state(state)
     shown = messages(state)
@@ -92,14 +96,10 @@ def respond(message: str, history: list[Message] | None, state: State | None, *,
     pairs = history_pairs(state)
     try:
         answer = None
-        text = ""
-        for item in open_assistant(settings).stream(question, pairs):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                text += item
-                yield shown + [{"role": "assistant", "content": pending_html(text)}], state
-        assert answer is not None, "the assistant finished without an Answer"
+        for answer in (assistant or open_assistant(settings)).stream(question, pairs):
+            if answer.draft:
+                yield shown + [{"role": "assistant", "content": pending_html(answer.answer)}], state
+        assert answer is not None and not answer.draft, "the assistant finished without an Answer"
         turn = turn_from(answer)
         turn["log_id"] = _record(qa_log, answer, settings, pairs)
     except NoIndexError:

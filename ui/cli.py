@@ -9,15 +9,12 @@ from typing import Any, Mapping
 
 import click
 
-from assistant.cli import handles_errors
+from assistant.command import handles_errors, settings_from
 from assistant.errors import NoIndexError, SettingsError
-from assistant.settings import Settings, load_settings
+from assistant.settings import Settings
 
 AUTH_ENV = "HANDBOOK_AUTH"
 
-
-def _settings(ctx: click.Context, **options: Any) -> Settings:
-    return load_settings(home=(ctx.find_root().obj or {}).get("home"), **options)
 
 
 def is_loopback(host: str) -> bool:
@@ -73,13 +70,13 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None, share:
     if share:
         raise SettingsError("--share is not supported: the assistant never opens a public tunnel; use --host with "
                             "a login (HANDBOOK_AUTH or HANDBOOK_AUTH_FILE) to serve your own network.")
-    settings = _settings(ctx, host=host, port=port)
+    settings = settings_from(ctx, host=host, port=port)
     auth = read_auth(settings)
     if not is_loopback(settings.host) and not auth:
         click.echo(f"Warning: serving on {settings.host} without a login: anyone who can reach this machine can use "
                    f"the chat. Set {AUTH_ENV}=user:password or HANDBOOK_AUTH_FILE.", err=True)
     from assistant import open_assistant
-    from assistant.log import QaLog
+    from assistant.feedback_log import QaLog
 
     from .app import build_app, launch_options
 
@@ -118,9 +115,9 @@ def log_command() -> None:
 @handles_errors
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Answers, refusals, thumbs up/down and comments in the log."""
-    from assistant.log import QaLog
+    from assistant.feedback_log import QaLog
 
-    qa_log = QaLog.existing(_settings(ctx))
+    qa_log = QaLog.existing(settings_from(ctx))
     try:
         numbers = qa_log.stats()
     finally:
@@ -139,9 +136,9 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @handles_errors
 def export(ctx: click.Context, out: Path) -> None:
     """Export disliked answers as draft eval questions; review `covered` and add key_facts before using them."""
-    from assistant.log import QaLog, export_thumbs_down
+    from assistant.feedback_log import QaLog, export_thumbs_down
 
-    qa_log = QaLog.existing(_settings(ctx))
+    qa_log = QaLog.existing(settings_from(ctx))
     try:
         count = export_thumbs_down(qa_log, out)
     finally:

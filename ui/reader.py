@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from assistant.markers import chapter_label
+
 from .render import find_span, place
 
 PLACEHOLDER = ('<div class="hb-reader hb-reader-empty"><p>Klik på en kilde, fx <b>[1]</b>, i et svar for at læse '
@@ -48,7 +50,7 @@ def chapter_pane(assistant: Any, source: str, chapter_number: int | None, chapte
         parts.append(_section_html(s, i, hit[1:] if hit is not None and hit[0] == i else None, target))
         if hit is not None and hit[0] == i:
             parts.append(_pdf_figure(assistant, source, citation))
-    label = f"{chapter_number}. {chapter_title}" if chapter_number is not None else chapter_title
+    label = chapter_label(chapter_number, chapter_title)
     note = "" if citation is None or hit is not None else (
         '<p class="hb-note">Citatet blev ikke fundet ordret i kapitlet; her er kapitlet.</p>')
     return (f'<article class="hb-reader"><header><div class="hb-kicker">Læsevindue · {_e(source)}</div>'

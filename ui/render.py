@@ -11,7 +11,7 @@ import html
 import re
 from typing import Any
 
-from assistant.citations import MARKER
+from assistant.markers import link_markers
 
 CONTEXT_CHARS = 220
 REFUSAL_TITLE = "Det står ikke i håndbogen"
@@ -78,17 +78,9 @@ def body_html(text: str, t: int, known: set[int]) -> str:
 
 
 def _markers(line: str, t: int, known: set[int]) -> str:
-    out, last = [], 0
-    for m in MARKER.finditer(line):
-        out.append(_flat(line[last:m.start()]))
-        n = int(m.group(1))
-        if n in known:
-            out.append(f'<a class="hb-cite" href="#hb:cite:{t}:{n}" title="Vis kilde {n}">[{n}]</a>')
-        else:
-            out.append(f"[{n}]")
-        last = m.end()
-    out.append(_flat(line[last:]))
-    return "".join(out).strip()
+    def link(n: int) -> str | None:
+        return f'<a class="hb-cite" href="#hb:cite:{t}:{n}" title="Vis kilde {n}">[{n}]</a>' if n in known else None
+    return link_markers(line, _flat, link).strip()
 
 
 def sources_html(turn: dict[str, Any], t: int) -> str:

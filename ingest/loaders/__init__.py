@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 
 Loader = Callable[[Path, str], list[Section]]

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 
 from .structure import chapter_number_from_title, section_kind

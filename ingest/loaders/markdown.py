@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 
 from .structure import chapter_number_from_title, clean_inline, section_kind

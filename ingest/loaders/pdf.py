@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 from assistant.errors import IngestError
 
 from .pdf_layout import Line, PageLayout, body_size, line_pitch, mark_furniture, read_page, roman_value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from assistant.documents import Section
+from assistant.datamodel import Section
 
 from .structure import chapter_number_from_title, section_kind
 from .textfile import check_lines, read_text

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from . import prompts
-from .embedding import Embedder
-from .extractive import SentenceVectors
-from .extractive import sentence_vectors as shared_sentence_vectors
-from .lexical import terms, words
-from .sentences import clean_sentence, split_sentences
+from assistant.answer import prompts
+from assistant.markers import LEADING_MARKERS, parse_markers, strip_markers
+from assistant.model.embedding import Embedder
+from assistant.answer.extractive import sentence_vectors
+from assistant.retrieval.terms import terms, words
+from assistant.answer.sentences import clean_sentence, split_sentences
 
 # A sentence is supported when it cites only existing passages, has content words, every number in it and half its
 # names stand in the cited passages, and one of the two thresholds passes. Calibrated on the 48 labelled pairs in
@@ -24,12 +23,8 @@ NAME_SHARE = 0.5           # share of the sentence's capitalised words (names) t
 INSTRUCTION = re.compile(r"\b(?:ignor\w*|disregard|forget|glem)\b.{0,80}?\b(?:spørgsmål\w*|instru[kc]\w*|question\w*|"
                          r"prompt\w*|tidligere|ovenstående|previous|above)\b", re.I | re.S)
 
-MARKERS = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<=[\s(\"“„'])[A-ZÆØÅÉÜÖÄ][\w-]*")
-
-_embed_lock = threading.Lock()  # the cache is an unlocked OrderedDict; answers may be checked in parallel threads
 
 
 @dataclass
@@ -53,21 +48,12 @@ class SentenceCheck:
                 "lexical": round(self.lexical, 4), "semantic": round(self.semantic, 4), "reason": self.reason}
 
 
-def parse_markers(text: str) -> list[int]:
-    """Citation numbers in order of appearance; accepts [1], [1][2], [1, 2] and [1; 2]."""
-    return [int(n) for group in MARKERS.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
-
-
-def strip_markers(text: str) -> str:
-    return clean_sentence(MARKERS.sub("", text)).replace(" .", ".").replace(" ,", ",")
-
-
 def split_claims(text: str) -> list[SentenceCheck]:
     """Sentences of the answer; markers that open a sentence ('... X. [1] Y') belong to the one before."""
     spans = split_sentences(text)
     out: list[SentenceCheck] = []
     for s, e in spans:
-        lead = _LEADING_MARKERS.match(text, s, e)
+        lead = LEADING_MARKERS.match(text, s, e)
         if lead and out:
             out[-1].end = lead.end()
             s = lead.end()
@@ -101,11 +87,6 @@ def _names_found(sentence: str, passage: str) -> float:
 def evidence(passage: str) -> list[tuple[int, int]]:
     """Sentence spans of a passage that may support a claim: injected instructions are left out."""
     return [(s, e) for s, e in split_sentences(passage) if not INSTRUCTION.search(passage[s:e])]
-
-
-def sentence_vectors(embedder: Embedder) -> SentenceVectors:
-    """The sentence-vector cache shared with the extractive path, so passages are embedded once."""
-    return shared_sentence_vectors(embedder)
 
 
 def check(text: str, passages: Sequence[str], embedder: Embedder) -> list[SentenceCheck]:
@@ -149,8 +130,7 @@ def _semantic(claims: list[SentenceCheck], passages: Sequence[str], spans: dict[
     texts = [passages[n - 1][s:e] for n in cited for s, e in spans[n]]
     owners = [(n, span) for n in cited for span in spans[n]]
     bare = [strip_markers(c.text) or c.text for c in claims]
-    with _embed_lock:
-        vecs = sentence_vectors(embedder)(bare + texts)  # one batched forward pass
+    vecs = sentence_vectors(embedder)(bare + texts)  # one batched forward pass
     sims = vecs[:len(bare)] @ vecs[len(bare):].T
     for i, c in enumerate(claims):
         best = 0.0

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import DamagedIndexError
+from assistant.errors import DamagedIndexError
+from assistant.index.lock import exclusive
 
 log = logging.getLogger("handbook.store")
 LOCAL_HNSW = "urn:chroma:segment/vector/hnsw-local-persisted"
@@ -25,6 +26,7 @@ NATIVE = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin")
 ID_MAP = "index_metadata.pickle"
 ADD, UPDATE, UPSERT, DELETE = 0, 1, 2, 3
 BATCH = 1000
+REPAIR_WAIT = 30.0  # seconds a repair waits for a running ingest before it reports the index damaged
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def repair(collection: Any, chroma_dir: Path) -> int | None:
     resuming = segment.checkpoint.exists()
     if not resuming and torn(segment.folder) is None:
         return None
-    with _exclusive(chroma_dir) as ours:
+    with exclusive(chroma_dir.parent, wait=REPAIR_WAIT, reentrant=True) as ours:
         if not ours:  # a writer elsewhere holds the index; what looked torn may be its save in progress
             return None
         if not segment.checkpoint.exists():
@@ -331,45 +333,6 @@ def _rebuild(collection: Any, segment: Segment) -> int:
     segment.checkpoint.unlink()
     shutil.rmtree(segment.aside, ignore_errors=True)
     return len(ids)
-
-
-@contextmanager
-def _exclusive(chroma_dir: Path, wait: float = 30.0) -> Iterator[bool]:
-    """The ingest lock, or proof that this process holds it, so a repair never races a writer; False if busy."""
-    lock = chroma_dir.parent / "ingest.lock"
-    with open(lock, "a") as fh:
-        deadline = time.monotonic() + wait
-        while not _try_lock(fh):
-            if _held_here(lock) or time.monotonic() > deadline:
-                yield _held_here(lock)
-                return
-            time.sleep(0.2)
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _try_lock(fh: Any) -> bool:
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _held_here(lock: Path) -> bool:
-    """Whether this process holds the flock (the ingest opens its store while holding it)."""
-    try:
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return False
-    inode, pid = str(lock.stat().st_ino), str(os.getpid())
-    for line in table.splitlines():
-        parts = line.split()
-        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[4] == pid and parts[5].split(":")[-1] == inode:
-            return True
-    return False
 
 
 def _signature(folder: Path) -> list[tuple[int, int]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.markers import chapter_label
+
 
 @dataclass
 class Section:
@@ -70,9 +72,7 @@ class Chunk:
 
     @property
     def chapter_label(self) -> str:
-        if self.chapter_number is None:
-            return self.chapter_title
-        return f"{self.chapter_number}. {self.chapter_title}".strip()
+        return chapter_label(self.chapter_number, self.chapter_title)
 
     @property
     def reader_page(self) -> str | int | None:
@@ -115,7 +115,7 @@ class ChapterRef:
 
     @property
     def label(self) -> str:
-        return f"{self.chapter_number}. {self.title}" if self.chapter_number is not None else self.title
+        return chapter_label(self.chapter_number, self.title)
 
 
 @dataclass
@@ -133,6 +133,7 @@ class Answer:
     score: float | None = None
     notice: str | None = None
     sentences: list[dict[str, Any]] = field(default_factory=list)
+    draft: bool = False  # True while the text is still being composed (stream); never in --json
 
     def to_json(self) -> dict[str, Any]:
         """The --json contract: question, answer, refused, citations, timings_ms (plus extras)."""

@@ -1,13 +1,8 @@
 """Citations: the exact quote, where it stands (chapter, section, page or lines), and its [n] marker."""
 from __future__ import annotations
 
-import re
-
-from .documents import Chunk, Citation
-from .sentences import clean_sentence
-
-MARKER = re.compile(r"\[(\d{1,3})\]")
-
+from assistant.datamodel import Chunk, Citation
+from assistant.answer.sentences import clean_sentence
 
 def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
     """A citation of chunk.text[start:end], with the line range of exactly that span."""
@@ -21,11 +16,6 @@ def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
         n=n, source=chunk.source, chapter=chunk.chapter_label, chapter_number=chunk.chapter_number,
         chapter_title=chunk.chapter_title, section=chunk.section_title, page=chunk.reader_page,
         pdf_page=chunk.page, lines=lines, quote=quote, chunk_id=chunk.id, passage=chunk.text)
-
-
-def markers(text: str) -> list[int]:
-    """The citation numbers used in a text, in order of appearance."""
-    return [int(m) for m in MARKER.findall(text)]
 
 
 def location(c: Citation) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
-from .model_prep import VERIFY_TEXTS, file_sha256
+from assistant.errors import ModelError
+from assistant.hashing import file_sha256
+from assistant.model.build import VERIFY_TEXTS
 
 ONNX_FILE = Path("onnx") / "model.onnx"
 EXPORT_MARKER = Path("onnx") / "export.json"

@@ -16,9 +16,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from .documents import Answer
-from .errors import HandbookError
-from .settings import Settings
+from assistant.datamodel import Answer
+from assistant.errors import HandbookError
+from assistant.settings import Settings
 
 LOG_FILE = "qa.sqlite"
 SECRET_FIELD = re.compile(r"key|secret|password|token|auth", re.IGNORECASE)

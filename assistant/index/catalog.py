@@ -15,7 +15,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .documents import ChapterRef, Chunk, Section
+from assistant.markers import chapter_label
+from assistant.datamodel import ChapterRef, Chunk, Section
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -56,6 +57,10 @@ class TocEntry:
     page_label: str | None
     line_start: int | None
     actor: int | None
+
+    @property
+    def label(self) -> str:
+        return chapter_label(self.chapter_number, self.chapter_title)
 
 
 class Catalog:

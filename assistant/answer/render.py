@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import textwrap
 
-from . import prompts
-from .citations import location
-from .documents import Answer
+from assistant.answer import prompts
+from assistant.answer.citations import location
+from assistant.datamodel import Answer
 
 
 def render_text(answer: Answer) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .documents import ChapterRef, Chunk
-from .embedding import Embedder
-from .lexical import terms
-from .store import Store
+from assistant.datamodel import ChapterRef, Chunk
+from assistant.model.embedding import Embedder
+from assistant.retrieval.terms import terms
+from assistant.index.store import Store
 
 RRF_K = 60
 

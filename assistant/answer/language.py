@@ -1,7 +1,7 @@
 """Which language a question is in: Danish unless it reads clearly as English."""
 from __future__ import annotations
 
-from .lexical import words
+from assistant.retrieval.terms import words
 
 _EN = frozenset("the what which who how why does do is are of and in with for about book handbook tell list "
                 "many much share when where was were can should give name kinds types partners say says "

@@ -8,22 +8,24 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from . import prompts
-from .citations import cite
-from .documents import Answer, Citation
-from .embedding import Embedder
-from .errors import BackendError
-from .lexical import terms
-from .retrieval import Hit, nearest_chapters
-from .sentences import split_sentences
-from .settings import Settings
-from .verification import SentenceCheck, check, render, strip_markers
+from assistant.answer import prompts
+from assistant.answer.citations import cite
+from assistant.datamodel import Citation
+from assistant.model.embedding import Embedder
+from assistant.errors import BackendError
+from assistant.retrieval.terms import terms
+from assistant.retrieval.retriever import Hit
+from assistant.answer.sentences import split_sentences
+from assistant.settings import Settings
+from assistant.answer.verification import SentenceCheck, check, render
+from assistant.markers import strip_markers
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434/v1"
-MAX_TOKENS = 512            # an answer of a few cited sentences; a setting can override (llm_max_tokens)
+MAX_TOKENS = 512            # an answer of a few cited sentences
 CONDENSE_MAX_TOKENS = 96
 TEMPERATURE = 0.1           # near-deterministic: we want the passages restated, not creativity
 HISTORY_TURNS = 1           # earlier turns shown to the model; retrieval already used the conversation
@@ -61,7 +63,7 @@ def make_llm(settings: Settings, max_tokens: int | None = None, lang: str = "en"
     if not settings.llm_model:
         raise BackendError(_reason("no_model", lang))
     key = os.environ.get(settings.llm_api_key_env or "", "") or "none"
-    tokens = max_tokens or getattr(settings, "llm_max_tokens", None) or MAX_TOKENS
+    tokens = max_tokens or MAX_TOKENS
     return OpenAILike(model=settings.llm_model, api_base=url, api_key=key, is_chat_model=True, max_retries=0,
                       timeout=settings.llm_timeout, max_tokens=tokens, temperature=TEMPERATURE)
 
@@ -116,34 +118,38 @@ def build_messages(question: str, lang: str, hits: list[Hit], history: History) 
             ChatMessage(role="user", content="\n\n".join(turns + [user]))]
 
 
-def generate(question: str, lang: str, hits: list[Hit], history: History, settings: Settings,
-             embedder: Embedder, *, max_tokens: int | None = None) -> Iterator[str | Answer]:
-    """Yield tokens as the model writes them, then the verified Answer; BackendError when the backend fails."""
+def stream_text(question: str, lang: str, hits: list[Hit], history: History, settings: Settings, *,
+                max_tokens: int | None = None) -> Iterator[str]:
+    """Yield the model's text as it writes it; BackendError when the backend fails."""
     if not hits:
         raise BackendError(_reason("empty", lang))
     llm = make_llm(settings, max_tokens, lang)
-    parts: list[str] = []
-    for token in _stream(llm, build_messages(question, lang, hits, history), settings, lang):
-        parts.append(token)
-        yield token
-    text = _ANSWER_LABEL.sub("", "".join(parts)).strip()
+    yield from _stream(llm, build_messages(question, lang, hits, history), settings, lang)
+
+
+@dataclass
+class Checked:
+    """A generated answer after verification: what is shown, and the evidence for it."""
+
+    text: str
+    refused: bool
+    citations: list[Citation]
+    sentences: list[dict[str, Any]]
+
+
+def verify(question: str, lang: str, generated: str, hits: list[Hit], settings: Settings,
+           embedder: Embedder) -> Checked:
+    """Check every sentence against the passages it cites; mark or remove the unsupported ones."""
+    text = _ANSWER_LABEL.sub("", generated).strip()
     if not strip_markers(text):
         raise BackendError(_reason("empty", lang))
-    yield verified_answer(question, lang, text, hits, settings, embedder)
-
-
-def verified_answer(question: str, lang: str, text: str, hits: list[Hit], settings: Settings,
-                    embedder: Embedder) -> Answer:
-    """Check every sentence against the passages it cites; mark or remove the unsupported ones."""
     claims = check(text, [h.chunk.text for h in hits], embedder)
     shown = render(text, claims, settings.unsupported, lang)
     kept = claims if settings.unsupported == "mark" else [c for c in claims if c.supported]
     if not strip_markers(shown):
         raise BackendError(_reason("unsupported", lang))
     refused = bool(kept) and all(c.refusal for c in kept)
-    return Answer(question=question, answer=shown, refused=refused, citations=_citations(kept, hits),
-                  language=lang, kind="generative", nearest=nearest_chapters(hits) if refused else [],
-                  sentences=[c.to_json() for c in claims])
+    return Checked(shown, refused, _citations(kept, hits), [c.to_json() for c in claims])
 
 
 def _citations(claims: list[SentenceCheck], hits: list[Hit]) -> list[Citation]:

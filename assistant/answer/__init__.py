@@ -1,0 +1,1 @@
+"""Turning retrieved passages into a cited answer: sentences, scoring, citations, prompts, verification."""

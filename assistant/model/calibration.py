@@ -1,0 +1,32 @@
+"""Refusal thresholds belong to the model they were calibrated for: recorded here by `handbook eval --calibrate`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CALIBRATION_FILE = Path(__file__).resolve().with_name("calibration.json")
+UNCALIBRATED_THRESHOLD = 0.854  # for a model nobody calibrated: the default model's value, a reasonable start
+
+
+def _records(path: Path = CALIBRATION_FILE) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def calibrated_threshold(model: str, path: Path = CALIBRATION_FILE) -> float:
+    """The refusal threshold recorded for this model, or the uncalibrated default."""
+    try:
+        return float(_records(path)[model]["threshold"])
+    except (KeyError, TypeError, ValueError):
+        return UNCALIBRATED_THRESHOLD
+
+
+def record_calibration(model: str, record: dict[str, Any], path: Path = CALIBRATION_FILE) -> None:
+    """Store one model's calibration (threshold, the set, the curve) beside the others."""
+    records = _records(path)
+    records[model] = record
+    path.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The `handbook` command, assembled from the commands each part defines beside its code."""
