@@ -69,3 +69,44 @@ def test_bad_files_raise_one_clear_error(tmp_path, name, data, needle):
     with pytest.raises(IngestError) as err:
         load(write(tmp_path, name, data))
     assert name in str(err.value) and needle in str(err.value)
+
+
+def test_setext_headings_start_chapters_and_sections(tmp_path):
+    doc = "Kapitel 4 Borgere\n=================\n\nIndledning.\n\nTal for\nborgere\n-------\n\nCirka 63 %.\n"
+    sections = load(write(tmp_path, "s.md", doc))
+    assert [s.section_title for s in sections] == ["Kapitel 4 Borgere", "Tal for borgere"]
+    assert {s.chapter_title for s in sections} == {"Kapitel 4 Borgere"} and {s.chapter_number for s in sections} == {4}
+    assert [s.text for s in sections] == ["Indledning.", "Cirka 63 %."]
+    assert [(s.line_start, s.line_end) for s in sections] == [(4, 4), (10, 10)]
+
+
+@pytest.mark.parametrize("fence,inner,close", [("```", "~~~", "```"), ("````python", "~~~", "`````"),
+                                               ("~~~", "~~~ no close", "~~~")])
+def test_a_hash_line_in_a_fenced_block_is_text(tmp_path, fence, inner, close):
+    doc = f"# Titel\n\nFør.\n\n{fence}\n# not a heading\n{inner}\n{close}\n\nEfter.\n"
+    sections = load(write(tmp_path, "f.md", doc))
+    assert [s.section_title for s in sections] == ["Titel"]
+    text = sections[0].text.split("\n")
+    assert text == ["Før.", "", "# not a heading", inner, "", "Efter."]  # fence lines dropped, content kept
+    assert sections[0].line_offsets[text.index("# not a heading")][1] == 6
+
+
+def test_a_hash_line_in_an_indented_code_block_is_text(tmp_path):
+    doc = "# Titel\n\nFør.\n\n    # not a heading\n\n## Del\n\nEfter.\n"
+    sections = load(write(tmp_path, "i.md", doc))
+    assert [s.section_title for s in sections] == ["Titel", "Del"]
+    assert sections[0].text == "Før.\n\n    # not a heading"
+    assert sections[0].line_end == 5
+
+
+def test_a_hash_line_in_an_html_block_is_text(tmp_path):
+    doc = "# Titel\n\n<div>\n# not a heading\n</div>\n\n## Del\n\nEfter.\n"
+    sections = load(write(tmp_path, "h.md", doc))
+    assert [s.section_title for s in sections] == ["Titel", "Del"]
+    assert sections[0].text == "# not a heading" and sections[0].line_start == 4
+
+
+def test_headings_inside_quotes_and_lists_stay_text(tmp_path):
+    sections = load(write(tmp_path, "q.md", "# Titel\n\n> # citeret\n\n- # punkt\n"))
+    assert [s.section_title for s in sections] == ["Titel"]
+    assert sections[0].text == "> # citeret\n\n- # punkt"

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import yaml
+from markdown_it import MarkdownIt
 
 from assistant.datamodel import Section
 from assistant.errors import IngestError
@@ -12,8 +13,11 @@ from assistant.errors import IngestError
 from .structure import chapter_number_from_title, clean_inline, section_kind
 from .textfile import check_lines, read_text
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")
+# Headings follow CommonMark block rules (ATX and setext, top level only, never inside code or HTML blocks);
+# fence delimiter lines are dropped from the text as before, their content kept. Inline parsing is off: titles
+# and text stay raw source, cleaned by clean_inline.
+_PARSER = MarkdownIt("commonmark").disable("inline")
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict, list[str], int]:
@@ -32,7 +36,27 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, list[str], int]:
     return {}, lines, 1
 
 
+def block_structure(lines: list[str]) -> tuple[dict[int, tuple[int, int, str]], set[int]]:
+    """Top-level headings as {first line: (level, line after it, raw title)} and the fence lines to drop."""
+    headings: dict[int, tuple[int, int, str]] = {}
+    fence_lines: set[int] = set()
+    tokens = _PARSER.parse("\n".join(lines).replace("\r", " "))  # a bare CR would shift the parser's lines
+    for i, tok in enumerate(tokens):
+        if tok.map is None:
+            continue
+        start, end = tok.map
+        if tok.type == "heading_open" and tok.level == 0:
+            title = " ".join(part.strip() for part in tokens[i + 1].content.split("\n"))
+            headings[start] = (int(tok.tag[1]), end, title)
+        elif tok.type == "fence":
+            closing = lines[end - 1].strip() if end - 1 > start else ""
+            closed = set(closing) == {tok.markup[0]} and len(closing) >= len(tok.markup)
+            fence_lines.update(j for j in ((start, end - 1) if closed else (start,)) if FENCE.match(lines[j]))
+    return headings, fence_lines
+
+
 def load_markdown(path: Path, source: str) -> list[Section]:
+    """Sections of a Markdown file: text is the original lines between headings, with real line numbers."""
     text = read_text(path)
     check_lines(text, path)
     meta, lines, first_line = split_front_matter(text, path)
@@ -43,7 +67,6 @@ def load_markdown(path: Path, source: str) -> list[Section]:
     sections: list[Section] = []
     current: dict = {"title": chapter_title or fallback_title, "lines": []}
     seen_h1 = False
-    in_fence = False
 
     def flush() -> None:
         body = current["lines"]
@@ -77,15 +100,13 @@ def load_markdown(path: Path, source: str) -> list[Section]:
         )
         current["lines"] = []
 
-    for i, raw in enumerate(lines):
-        line_no = first_line + i
-        if FENCE.match(raw):
-            in_fence = not in_fence
-            continue
-        m = None if in_fence else HEADING.match(raw)
-        if m:
+    headings, fence_lines = block_structure(lines)
+    i = 0
+    while i < len(lines):
+        if i in headings:
             flush()
-            level, title = len(m.group(1)), clean_inline(m.group(2))
+            level, i, raw_title = headings[i]
+            title = clean_inline(raw_title)
             if level == 1:
                 if seen_h1:
                     chapter_title, chapter_number = title, chapter_number_from_title(title)
@@ -96,7 +117,9 @@ def load_markdown(path: Path, source: str) -> list[Section]:
                 seen_h1 = True
             current["title"] = title if level > 1 else chapter_title
             continue
-        current["lines"].append((line_no, clean_inline(raw)))
+        if i not in fence_lines:
+            current["lines"].append((first_line + i, clean_inline(lines[i])))
+        i += 1
     flush()
     return sections
 
