@@ -16,9 +16,9 @@ import numpy as np
 
 from assistant.answer import prompts
 from assistant.answer.citations import cite
-from assistant.answer.extractive import (Candidate, CandidateVectors, candidates, relevance_score, score_alone,
-                                         score_candidates, select, sentence_vectors)
-from assistant.answer.intents import is_follow_up, structure_intent, switches_topic, wants_number
+from assistant.answer.extractive import (Candidate, CandidateVectors, candidates, relevance_score, score_candidates,
+                                         select, sentence_vectors)
+from assistant.answer.intents import is_follow_up, structure_intent, switches_topic, wants_list, wants_number
 from assistant.answer.language import detect_language
 from assistant.answer.sentences import split_sentences
 from assistant.datamodel import Answer, ChapterRef, Chunk, Citation
@@ -56,7 +56,7 @@ class Assistant:
         self.settings = settings
         self.store = Store(settings)
         self.embedder = load_embedder(settings)
-        self.vectors = CandidateVectors(self.store.catalog.sentence_vectors, sentence_vectors(self.embedder))
+        self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
 
@@ -115,8 +115,8 @@ class Assistant:
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
         found.query, found.hits = query, hits
-        found.candidates = self._candidates(question, query, hits, retriever)
-        found.relevance = relevance_score(found.candidates, lang)
+        found.candidates = self._candidates(question, query, lang, hits, retriever)
+        found.relevance = relevance_score(question, lang, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
 
@@ -174,19 +174,20 @@ class Assistant:
         return self._answer(found, checked.text, checked.citations, refused=checked.refused, kind="generative",
                             sentences=checked.sentences)
 
-    def _candidates(self, question: str, query: str, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
+    def _candidates(self, question: str, query: str, lang: str, hits: list[Hit], retriever: Retriever
+                    ) -> list[Candidate]:
         """Score sentences against the question; in a follow-up the earlier question counts half."""
         vecs = self.embedder.embed_queries([question] if query == question else [question, query])
         qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
         context = "" if query == question else query.removeprefix(question)
         cands = candidates(hits)
-        score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question), context)
-        score_alone(cands, qvec, self.vectors.fallback)
+        score_candidates(question, context, lang, qvec, cands, self.vectors, retriever.idf, wants_number(question))
         return cands
 
     def _extract(self, found: Retrieval) -> Answer:
         citations, parts = [], []
-        for n, c in enumerate(select(found.candidates, self.settings.max_sentences), 1):
+        chosen = select(found.candidates, self.settings.max_sentences, wants_list=wants_list(found.question))
+        for n, c in enumerate(chosen, 1):
             citation = cite(n, c.hit.chunk, c.start, c.end)
             citations.append(citation)
             parts.append(f"{citation.quote} {marker(n)}")

@@ -1,7 +1,7 @@
-"""Choose the refusal threshold on the dev set, from the eval itself, and record it with the model
+"""Choose the refusal threshold on the dev sets, from the eval itself, and record it with the model
 (assistant/model/calibration.json), where the assistant reads it.
 
-One run of the dev set with the threshold at 0 answers every question and records each answer's relevance
+One run of the dev sets with the threshold at 0 answers every question and records each answer's relevance
 score (Answer.score, what the assistant compares with the threshold). Raising the threshold to t only turns
 answers with score < t into refusals, so every threshold can be scored from that one run:
 
@@ -80,18 +80,22 @@ def choose(pts: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                           if k != "threshold"}}
 
 
-def calibrate(settings: Settings, dev: str | Path = "dev", *, write: bool = True, out: Path = CALIBRATION_FILE,
-              progress: Any = None) -> dict[str, Any]:
-    """Run the dev set with refusals off, choose the threshold, and (by default) record it for the model."""
+DEV_SETS = ("dev", "blind-dev")
+
+
+def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write: bool = True,
+              out: Path = CALIBRATION_FILE, progress: Any = None) -> dict[str, Any]:
+    """Run the dev sets with refusals off, choose the threshold, and (by default) record it for the model."""
     open_settings = settings.with_options(refusal_threshold=0.0)
-    path = resolve_set(dev)
-    rows = run_set(path, open_settings, engine=AssistantEngine(open_settings, "calibration"), progress=progress)
+    engine = AssistantEngine(open_settings, "calibration")
+    paths = [resolve_set(d) for d in dev]
+    rows = [row for path in paths for row in run_set(path, open_settings, engine=engine, progress=progress)]
     pts = points(rows)
     chosen = choose(pts)
     record = {
         "threshold": chosen["threshold"],
         "chosen": chosen,
-        "set": path.stem,
+        "set": "+".join(p.stem for p in paths),
         "objective": "refusal_accuracy + mean answer correctness of covered questions (key-fact recall, 0 if refused)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences},

@@ -238,11 +238,19 @@ def score_answer(question: Mapping[str, Any], answer: Mapping[str, Any], retriev
     else:
         scores.update({"hit@1": None, "hit@3": None, "hit@k": None, "mrr": None, "ndcg@k": None})
     facts = question.get("key_facts") or []
+    passages = " ".join(p.get("text") or "" for p in retrieved[:k])
+    quotes_in_order = [c.get("quote") or "" for c in answer.get("citations") or []]
+    scores["sentences"] = None if refused else len(quotes_in_order)
+    scores["covered_answered"] = (0.0 if refused else 1.0) if covered else None
     if covered and facts:
         scores["key_fact_recall"] = 0.0 if refused else key_fact_recall(text, facts)
         scores["missing_facts"] = [list(f) for f in facts] if refused else missing_facts(text, facts)
+        scores["facts_in_passages"] = key_fact_recall(passages, facts) if passages else None
+        scores["first_sentence_fact"] = (0.0 if refused or not quotes_in_order
+                                         else float(any(contains_fact(quotes_in_order[0], f) for f in facts)))
     else:
         scores["key_fact_recall"], scores["missing_facts"] = None, []
+        scores["facts_in_passages"] = scores["first_sentence_fact"] = None
     if refused:
         scores.update({"citation_precision": None, "citation_recall": None, "claims": 0.0, "cited_hit": None})
     else:
@@ -268,8 +276,9 @@ def correctness(covered: bool, refused: bool, fact_recall: float | None) -> floa
     return 1.0 if fact_recall is None else fact_recall
 
 
-MEAN_METRICS = ("hit@1", "hit@3", "hit@k", "mrr", "ndcg@k", "key_fact_recall", "citation_precision",
-                "citation_recall", "cited_hit", "correct", "words", "verified", "fallback")
+MEAN_METRICS = ("hit@1", "hit@3", "hit@k", "mrr", "ndcg@k", "key_fact_recall", "facts_in_passages",
+                "first_sentence_fact", "covered_answered", "citation_precision", "citation_recall", "cited_hit",
+                "correct", "words", "verified", "fallback")
 
 
 def summarize(scored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -279,12 +288,22 @@ def summarize(scored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out[name] = mean(r.get(name) for r in scored)
     answered = [r for r in scored if not r["refused"]]
     out["words"] = mean(r["words"] for r in answered)
+    out["sentences_median"] = percentile([r["sentences"] for r in answered if r.get("sentences") is not None], 50)
+    facts, held = out.get("key_fact_recall"), out.get("facts_in_passages")
+    out["facts_kept"] = facts / held if facts is not None and held else None
     out.update(refusal_scores(scored))
     for part in ("retrieval", "answer", "total"):
         values = [r[f"{part}_ms"] for r in scored if r.get(f"{part}_ms") is not None]
         out[f"{part}_ms_p50"] = percentile(values, 50)
         out[f"{part}_ms_p95"] = percentile(values, 95)
     return out
+
+
+def summarize_by_language(scored: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    langs: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in scored:
+        langs[r.get("language") or "?"].append(r)
+    return {k: summarize(rows) for k, rows in sorted(langs.items())}
 
 
 def summarize_by_kind(scored: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

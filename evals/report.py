@@ -11,15 +11,17 @@ from typing import Any, Sequence
 # (key in a summary, column title, format); rates shown as percentages, times in ms.
 COLUMNS = [
     ("hit@1", "hit@1", "pct"), ("hit@k", "hit@k", "pct"), ("mrr", "MRR", "f3"), ("ndcg@k", "nDCG@k", "f3"),
-    ("key_fact_recall", "key facts", "pct"), ("citation_precision", "cit. prec.", "pct"),
+    ("facts_in_passages", "facts in top-k", "pct"), ("key_fact_recall", "key facts", "pct"),
+    ("facts_kept", "kept", "pct"), ("first_sentence_fact", "1st sentence", "pct"),
+    ("covered_answered", "covered answered", "pct"), ("citation_precision", "cit. prec.", "pct"),
     ("citation_recall", "cit. recall", "pct"), ("cited_hit", "cited right §", "pct"),
     ("refusal_accuracy", "refusal acc.", "pct"), ("false_refusal_rate", "false refusals", "pct"),
     ("false_answer_rate", "false answers", "pct"), ("verified", "verified", "pct"), ("fallback", "fallbacks", "pct"),
-    ("words", "words", "f0"),
+    ("words", "words", "f0"), ("sentences_median", "sentences (median)", "f0"),
     ("total_ms_p50", "p50 ms", "f0"), ("total_ms_p95", "p95 ms", "f0"),
 ]
-KIND_COLUMNS = ["questions", "hit@k", "mrr", "key_fact_recall", "citation_precision", "refusal_accuracy", "correct",
-                "words", "total_ms_p50"]
+KIND_COLUMNS = ["questions", "hit@k", "facts_in_passages", "key_fact_recall", "first_sentence_fact",
+                "covered_answered", "refusal_accuracy", "correct", "words", "total_ms_p50"]
 TITLES = {k: t for k, t, _ in COLUMNS} | {"questions": "n", "correct": "correct"}
 FORMATS = {k: f for k, _, f in COLUMNS} | {"questions": "int", "correct": "pct"}
 WORST = 12

@@ -171,8 +171,10 @@ def run_set(path: str | Path, settings: Settings, *, engine: Engine | None = Non
 
 
 def summarize_rows(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    scored = [r["scores"] | {"kind": r["kind"]} for r in rows]
-    return metrics.summarize(scored), metrics.summarize_by_kind(scored)
+    scored = [r["scores"] | {"kind": r["kind"], "language": r["language"]} for r in rows]
+    by_kind = metrics.summarize_by_kind(scored)
+    by_kind.update({f"language: {k}": v for k, v in metrics.summarize_by_language(scored).items()})
+    return metrics.summarize(scored), by_kind
 
 
 # ---------------------------------------------------------------------------------------------------- configurations

@@ -1,8 +1,6 @@
 """Incremental, crash-safe indexing: hash files, embed only what changed, commit the catalog last."""
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -10,7 +8,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -20,7 +18,7 @@ from assistant.hashing import file_sha256
 from assistant.index.lock import exclusive
 from assistant.model.embedding import load_embedder, prepare_model
 from assistant.errors import IndexBusyError, IngestError
-from assistant.answer.sentences import split_sentences
+from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.settings import Settings
 from assistant.index.store import Store
 
@@ -31,7 +29,7 @@ from .loaders import load
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger("handbook.ingest")
 MAX_CHUNK_CHARS = 100_000  # a normal chunk is ~1,000 characters; this is a "sentence" with no breaks at all
-INDEX_FORMAT = "2"  # 2: sentence vectors made at ingest and kept in the catalog
+INDEX_FORMAT = "3"  # 2: sentence vectors made at ingest and kept in the catalog; 3: also each sentence alone
 
 
 @dataclass
@@ -148,9 +146,11 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     if to_embed:
         texts = [c.indexed_text for c in to_embed]
         spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
-        vectors, span_vectors = load_embedder(settings).embed_passages_with_spans(texts, spans, progress=tick)
+        embedder = load_embedder(settings)
+        vectors, span_vectors = embedder.embed_passages_with_spans(texts, spans, progress=tick)
         catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
-                                      for c, t, sv in zip(to_embed, texts, span_vectors)})
+                                      for c, t, sv in zip(to_embed, texts, span_vectors)},
+                                     _alone_vectors(embedder, to_embed))
     by_id = dict(reused)
     if vectors is not None:
         by_id.update({c.id: v for c, v in zip(to_embed, vectors)})
@@ -204,6 +204,16 @@ def sentence_spans(chunk: Chunk, text: str) -> list[tuple[int, int]]:
     """The chunk's sentences as spans of its embedded text, which ends with the chunk's own text."""
     offset = len(text) - len(chunk.text)
     return [(s + offset, e + offset) for s, e in split_sentences(chunk.text)]
+
+
+def _alone_vectors(embedder: Any, chunks: list[Chunk]) -> dict[str, SpanVectors]:
+    """Every sentence embedded on its own: the second view the answer scorer reads beside the pooled one."""
+    spans = [(c.id, s, e, clean_sentence(c.text[s:e])) for c in chunks for s, e in split_sentences(c.text)]
+    vectors = embedder.embed_passages([t for *_, t in spans], batch_size=64) if spans else []
+    out: dict[str, SpanVectors] = {}
+    for (cid, s, e, _), v in zip(spans, vectors):
+        out.setdefault(cid, {})[(s, e)] = v
+    return out
 
 
 def _to_chunk_offsets(spans: SpanVectors, offset: int) -> SpanVectors:

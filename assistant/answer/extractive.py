@@ -1,58 +1,42 @@
-"""The extractive answer: pick the few sentences of the retrieved passages that answer the question."""
+"""The extractive answer: pick the few sentences of the retrieved passages that answer the question, best first."""
 from __future__ import annotations
 
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from assistant.index.catalog import SpanVectors
+from assistant.answer.scorer import Sentence, question_features, question_model, sentence_features, sentence_scores
+from assistant.answer.sentences import clean_sentence, split_sentences
+from assistant.index.catalog import SentenceViews
 from assistant.model.embedding import Embedder
-from assistant.retrieval.terms import terms
 from assistant.retrieval.retriever import Hit
-from assistant.answer.sentences import split_sentences
+from assistant.retrieval.terms import terms
 
-# The scorer's constants, chosen one at a time on the dev set (docs/evals.md, "Ablation"): each kept the value that
-# raised dev key-fact recall without raising false answers; the test set was run once per change, never tuned on.
-SENTENCE_POOL_HITS = 5      # sentences come from the best this many passages
-RELEVANCE_POOL = 1          # sentences embedded alone for the refusal decision
-LEXICAL_WEIGHT = 0.06       # term overlap in the refusal's relevance score
-CROSS_LINGUAL_OFFSET = {"en": 0.03}  # English questions share no words with the Danish text
-MIN_WORDS = 4               # shorter sentences are candidates only when they hold a number
-QUESTION_TERM_WEIGHT = 1.0  # idf weight of a question term in the sentence's term overlap
-CONTEXT_TERM_WEIGHT = 0.5   # ... and of a term of the earlier question in a follow-up
-SCORE_LEXICAL = 0.03        # term overlap in the sentence score
-SCORE_RANK = 0.03           # the passage's retrieval rank, as 1 / (1 + RANK_DECAY * (rank - 1))
-RANK_DECAY = 0.25
-NUMBER_BONUS = 0.03         # a quantity in the sentence when the question asks for one
-SIGNPOST_PENALTY = 0.03     # "Dette kapitel ..." sentences announce content rather than state it
-SELECT_MARGIN = 0.035       # sentences within this of the best one join the answer
+# Chosen on the dev sets (docs/evals.md, "Ablation"); the test sets were run once per change, never tuned on.
+MIN_WORDS = 3               # shorter sentences are candidates only when they hold a number
+SELECT_MARGIN = 0.03        # a further sentence joins the answer only when it scores this close to the best one
+LIST_MARGIN = 0.05          # a question that asks for a list takes in more of what is close
 DUPLICATE_OVERLAP = 0.7     # share of shared terms above which a sentence repeats one already chosen
 _DIGIT = re.compile(r"\d")
-_SIGNPOST = re.compile(r"^\W*(dette kapitel|kapitlet|i dette kapitel|dette afsnit|afsnittet|i dette afsnit|"
-                       r"this chapter|in this chapter|this section)\b", re.IGNORECASE)
-_YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
-_QUANTITY = re.compile(
-    r"\d+(?:[.,]\d+)?\s*(?:%|procent|pct|mio|mia|kr)|\b(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)?\b(?!\.\s*udgave)(?!-\d)|"
-    r"\b(hver|hvert) (anden|andet|tredje|fjerde|femte|sjette)\b|\b(en|et|to|tre|fire|fem) ud af (to|tre|fire|fem|seks)\b|"
-    r"\bhalvdel|\btredjedel|\bfjerdedel|\bprocent\b|\bflertal", re.IGNORECASE)
+_URL = re.compile(r"https?://\S+|www\.\S+")
 
 
 @dataclass
 class Candidate:
-    """One sentence of a retrieved chunk and how well it answers the question."""
+    """One sentence of a retrieved chunk and how likely it is to hold what the question asks."""
 
     hit: Hit
     start: int
     end: int
     text: str
-    dense: float = 0.0
-    lexical: float = 0.0
+    alone: float = 0.0
+    pooled: float = 0.0
     score: float = 0.0
-    alone: float | None = None
+    features: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class SentenceVectors:
@@ -76,21 +60,24 @@ class SentenceVectors:
 
 
 class CandidateVectors:
-    """Sentence vectors made at ingest, pooled from each chunk's own forward pass; embeds only what is missing.
+    """Both views of each candidate sentence, made at ingest; embeds only what an older index lacks.
 
-    Looking them up instead of embedding ~34 sentences per question took a first answer from 1.2 s to the
-    cost of one query embedding (docs/benchmarks.md); an index made before they existed still works.
+    Looking them up instead of embedding ~40 sentences per question keeps an answer at the cost of one query
+    embedding (docs/benchmarks.md).
     """
 
-    def __init__(self, lookup: Callable[[list[str]], dict[str, SpanVectors]], fallback: SentenceVectors) -> None:
+    def __init__(self, lookup: Callable[[list[str]], dict[str, SentenceViews]], fallback: SentenceVectors) -> None:
         self.lookup, self.fallback = lookup, fallback
 
-    def __call__(self, cands: list["Candidate"]) -> np.ndarray:
+    def __call__(self, cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled, alone) rows; a sentence without a stored view gets its alone vector in both."""
         stored = self.lookup([c.hit.chunk.id for c in cands])
-        found = [stored.get(c.hit.chunk.id, {}).get((c.start, c.end)) for c in cands]
-        missing = [c.text for c, v in zip(cands, found) if v is None]
+        views = [stored.get(c.hit.chunk.id, {}).get((c.start, c.end), (None, None)) for c in cands]
+        missing = [c.text for c, (_, alone) in zip(cands, views) if alone is None]
         fresh = iter(self.fallback(missing)) if missing else iter(())
-        return np.stack([v if v is not None else next(fresh) for v in found])
+        alone = [a if a is not None else next(fresh) for _, a in views]
+        pooled = [p if p is not None else a for (p, _), a in zip(views, alone)]
+        return np.stack(pooled), np.stack(alone)
 
 
 _SHARED: dict[int, SentenceVectors] = {}
@@ -103,80 +90,84 @@ def sentence_vectors(embedder: Embedder) -> SentenceVectors:
         return _SHARED.setdefault(id(embedder), SentenceVectors(embedder))
 
 
+def readable(text: str) -> bool:
+    """A sentence a reader can take as an answer: words, not a formula fragment, table row, link list or stray line."""
+    words = text.split()
+    if len(words) < MIN_WORDS and not (_DIGIT.search(text) and len(words) >= 2):
+        return False
+    bare = _URL.sub(" ", text)
+    if len(bare.strip()) < 0.6 * len(text.strip()):
+        return False
+    chars = [ch for ch in bare if not ch.isspace()]
+    letters = sum(ch.isalpha() for ch in chars)
+    wordlike = sum(1 for w in bare.split() if sum(ch.isalpha() for ch in w) >= 2)
+    return bool(chars) and letters >= 0.65 * len(chars) and wordlike >= 0.6 * max(1, len(bare.split()))
+
+
 def candidates(hits: list[Hit]) -> list[Candidate]:
+    """The readable sentences of all retrieved passages."""
     out = []
-    for hit in hits[:SENTENCE_POOL_HITS]:
+    for hit in hits:
         for s, e in split_sentences(hit.chunk.text):
-            text = hit.chunk.text[s:e]
-            if len(text.split()) >= MIN_WORDS or _DIGIT.search(text):
+            text = clean_sentence(hit.chunk.text[s:e])
+            if readable(text):
                 out.append(Candidate(hit, s, e, text))
     return out
 
 
-def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate],
-                     vectors: Callable[[list[Candidate]], np.ndarray], idf: Callable[[str], float], wants_number: bool,
-                     context: str = "") -> None:
-    """Score = similarity to the question + weighted term overlap + the passage's rank + a number bonus."""
+def score_candidates(question: str, context: str, language: str, query_vec: np.ndarray, cands: list[Candidate],
+                     vectors: CandidateVectors, idf: Callable[[str], float], wants_number: bool) -> None:
+    """Each candidate's score for holding what is asked (scorer.sentence_scores)."""
     if not cands:
         return
-    sims = vectors(cands) @ query_vec
-    weights = {t: CONTEXT_TERM_WEIGHT * idf(t) for t in terms(context)}
-    weights.update({t: QUESTION_TERM_WEIGHT * idf(t) for t in terms(question)})
-    total = sum(weights.values()) or 1.0
-    for c, sim in zip(cands, sims):
-        s_terms = set(terms(c.text))
-        c.dense = float(sim)
-        c.lexical = sum(w for t, w in weights.items() if t in s_terms) / total
-        prior = 1.0 / (1.0 + RANK_DECAY * (c.hit.rank - 1))
-        bonus = NUMBER_BONUS if wants_number and _QUANTITY.search(_YEARS.sub("", c.text)) else 0.0
-        signpost = SIGNPOST_PENALTY if _SIGNPOST.search(c.text) else 0.0
-        c.score = c.dense + SCORE_LEXICAL * c.lexical + SCORE_RANK * prior + bonus - signpost
+    pooled, alone = vectors(cands)
+    positions = _positions(cands)
+    for c, p, a in zip(cands, pooled @ query_vec, alone @ query_vec):
+        c.pooled, c.alone = float(p), float(a)
+    rows = [Sentence(c.text, f"{c.hit.chunk.chapter_title} {c.hit.chunk.section_title}", c.hit.rank,
+                     c.hit.dense if c.hit.dense is not None else c.hit.score, positions[id(c)], c.alone, c.pooled)
+            for c in cands]
+    features = sentence_features(question, context, language, rows, idf, wants_number)
+    for c, x, score in zip(cands, features, sentence_scores(features, language)):
+        c.features, c.score = x, float(score)
 
 
-def score_alone(cands: list[Candidate], query_vec: np.ndarray, vectors: SentenceVectors,
-                n: int = RELEVANCE_POOL) -> None:
-    """Similarity of the n best sentences embedded on their own, which is what the refusal decision reads.
-
-    Read inside its passage, a sentence resembles any question on that passage's topic, so out-of-scope
-    questions scored too high on the stored vectors (dev: false answers 0 -> 0.2); a few sentences alone cost
-    one small forward pass.
-    """
-    top = sorted(cands, key=lambda c: -c.score)[:n]
-    if top:
-        for c, sim in zip(top, vectors([c.text for c in top]) @ query_vec):
-            c.alone = float(sim)
+def _positions(cands: list[Candidate]) -> dict[int, int]:
+    """Each candidate's place among the candidates of its passage (0 = the passage's first sentence)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for c in sorted(cands, key=lambda c: (c.hit.chunk.id, c.start)):
+        out[id(c)] = seen.get(c.hit.chunk.id, 0)
+        seen[c.hit.chunk.id] = out[id(c)] + 1
+    return out
 
 
-def select(cands: list[Candidate], max_sentences: int, margin: float = SELECT_MARGIN) -> list[Candidate]:
-    """The best sentence and those close to it, without near-duplicates, in reading order per passage."""
+def relevance_score(question: str, language: str, cands: list[Candidate], idf: Callable[[str], float],
+                    known: Callable[[str], bool]) -> float:
+    """The probability that the handbook answers the question; below the calibrated threshold we refuse."""
+    if not cands:
+        return 0.0
+    rows = [Sentence(c.text, "", c.hit.rank, c.hit.dense if c.hit.dense is not None else c.hit.score, 0, c.alone,
+                     c.pooled) for c in cands]
+    x = question_features(question, language, rows, np.asarray([c.score for c in cands]), idf, known)
+    return float(question_model().probability(x[None, :])[0])
+
+
+def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = False) -> list[Candidate]:
+    """The best sentence first, then only those nearly as likely to hold a fact, without near-duplicates."""
     ranked = sorted(cands, key=lambda c: -c.score)
     if not ranked:
         return []
-    chosen: list[Candidate] = []
-    for c in ranked:
-        if len(chosen) >= max_sentences or c.score < ranked[0].score - margin:
+    floor = ranked[0].score - (LIST_MARGIN if wants_list else SELECT_MARGIN)
+    chosen = [ranked[0]]
+    for c in ranked[1:]:
+        if len(chosen) >= max_sentences or c.score < floor:
             break
-        if any(_overlap(c.text, o.text) > DUPLICATE_OVERLAP for o in chosen):
-            continue
-        chosen.append(c)
-    first_seen = {id(c.hit): i for i, c in reversed(list(enumerate(chosen)))}
-    return sorted(chosen, key=lambda c: (first_seen[id(c.hit)], c.start))
+        if not any(_overlap(c.text, o.text) > DUPLICATE_OVERLAP for o in chosen):
+            chosen.append(c)
+    return chosen
 
 
 def _overlap(a: str, b: str) -> float:
     ta, tb = set(terms(a)), set(terms(b))
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
-
-
-def relevance_score(cands: list[Candidate], language: str) -> float:
-    """How well the best passage sentence matches the question; below the calibrated threshold we refuse.
-
-    Questions in another language than the text score lower on cosine and share no words with it, so they
-    get a calibrated offset instead of the lexical term.
-    """
-    if not cands:
-        return 0.0
-    rated = [c.alone for c in cands if c.alone is not None]
-    dense = max(rated) if rated else max(c.dense for c in cands)
-    lexical = max(c.lexical for c in cands)
-    return dense + LEXICAL_WEIGHT * lexical + CROSS_LINGUAL_OFFSET.get(language, 0.0)

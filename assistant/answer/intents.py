@@ -57,5 +57,15 @@ def switches_topic(question: str) -> bool:
     return bool(_TOPIC_SWITCH.search(question))
 
 
+_LIST = re.compile(
+    r"^\W*(hvilke|hvad er de|hvad var de|nævn|list|opremse|which|what are the|what were the|name the)\b|"
+    r"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(alle|all)\s+(de|the)\b|\bnævn\b|\blist\b", re.IGNORECASE)
+
+
+def wants_list(question: str) -> bool:
+    """Whether the question asks for several things (kinds, features, barriers, pieces of advice)."""
+    return bool(_LIST.search(question))
+
+
 def wants_number(question: str) -> bool:
     return bool(_NUMBER.search(question))

@@ -3,28 +3,49 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from assistant.answer import prompts
 from assistant.markers import LEADING_MARKERS, parse_markers, strip_markers
 from assistant.model.embedding import Embedder
 from assistant.answer.extractive import sentence_vectors
-from assistant.retrieval.terms import terms, words
+from assistant.retrieval.terms import STOPWORDS, terms, words
 from assistant.answer.sentences import clean_sentence, split_sentences
 
-# A sentence is supported when it cites only existing passages, has content words, every number in it and half its
-# names stand in the cited passages, and one of the two thresholds passes. Calibrated on the 48 labelled pairs in
-# tests/fixtures/verification_pairs.json (docs/generative.md): 0.87 is the lowest cosine that catches every
-# unsupported pair but the two hard ones; the lexical threshold is flat from 0.5 to 0.75 there, 0.6 as in the evals.
+# A sentence is supported when it cites only existing passages, has content words, every number, name and quoted
+# title in it stands in the quotes it cites (QUOTE_NEIGHBOURS), and one of the two thresholds passes. Calibrated on
+# the 48 labelled pairs in tests/fixtures/verification_pairs.json (docs/generative.md): 0.87 is the lowest cosine that
+# catches every unsupported pair but the hard ones; the lexical threshold is flat from 0.5 to 0.75 there, 0.6 as in
+# the evals.
 LEXICAL_THRESHOLD = 0.6    # share of the sentence's content words (Danish stems) found in the cited passages
 SEMANTIC_THRESHOLD = 0.87  # cosine (multilingual-e5) between the sentence and the best sentence of a cited passage
-NAME_SHARE = 0.5           # share of the sentence's capitalised words (names) that must occur in the cited passages
+# Numbers, names and quoted titles must stand in the quote of a cited passage: its sentence most similar to the
+# claim, or else the cited sentence most similar to the claim's words within WINDOW words of that number or name.
+WINDOW = 5
 # A passage sentence that tells the reader to ignore the question is an injected instruction, never evidence.
 INSTRUCTION = re.compile(r"\b(?:ignor\w*|disregard|forget|glem)\b.{0,80}?\b(?:spørgsmål\w*|instru[kc]\w*|question\w*|"
                          r"prompt\w*|tidligere|ovenstående|previous|above)\b", re.I | re.S)
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"(?<=[\s(\"“„'])[A-ZÆØÅÉÜÖÄ][\w-]*")
+# A number with its range end and unit: "81 %", "81 procent", "2.363", "2 363", "0,5 mio. kr.", "2015-16".
+_NUMBER = re.compile(r"(?<![^\W_])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+(?:[.,]\d+)*)(?:\s?[-–]\s?(\d+(?:[.,]\d+)*))?"
+                     r"(?:\s*(%|procent\b|pct\b\.?|per ?cent\b))?(?:\s*(mio\b\.?|million(?:er|s)?\b|mia\b\.?|milliard(?:er)?\b|"
+                     r"billions?\b))?(?:\s*(kr\b\.?|kroner\b|dkk\b|crowns?\b|euro\b|eur\b|€))?", re.I)
+_SCALE = {"mio": 10 ** 6, "mil": 10 ** 6, "mia": 10 ** 9, "bil": 10 ** 9}
+# Number words a quote may use for a digit in the answer ("én ud af fire" holds 1 and 4); never read in answers.
+_NUMBER_WORDS = dict(w.split(":") for w in "én:1 ét:1 one:1 to:2 two:2 tre:3 three:3 fire:4 four:4 fem:5 five:5 "
+                     "seks:6 six:6 syv:7 seven:7 otte:8 eight:8 ni:9 nine:9 ti:10 ten:10 tolv:12 twelve:12".split())
+# English words of names the model may translate, and the Danish stem a quote has for them.
+_TRANSLATIONS = dict(w.split(":") for w in (
+    "public:offentlig statistics:statisti denmark:danmark danish:dansk norway:norge norwegian:norsk sweden:sverige "
+    "swedish:svensk nordic:nordisk europe:europa european:europæ copenhagen:københavn municipality:kommun "
+    "municipal:kommun foundation:fond university:universitet school:skole ministry:minister publishing:forlag "
+    "publisher:forlag psychological:psykolog january:januar february:februar march:marts may:maj june:juni "
+    "july:juli october:oktober").split())
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_TITLE = re.compile(r"[\"“„«»]([^\"“”„«»]{2,200}?)[\"”“»«]")
+_JOINS = {"og", "men", "mens", "samt", "and", "but", "while", "whereas"}
+_STARTERS = STOPWORDS | {"ifølge", "iflg", "according", "ligesom", "blandt", "hos", "både"}
 
 
 @dataclass
@@ -73,15 +94,93 @@ def is_refusal(sentence: str) -> bool:
     return any(said == " ".join(words(r)) for r in prompts.REFUSAL.values())
 
 
-def _numbers(text: str) -> set[str]:
-    return {re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)}
+def _values(raw: str) -> set[Decimal]:
+    """What a written number can mean: '2.363' is 2363 or 2.363, '0,5' is 0.5, '1.234,5' is 1234.5."""
+    s = re.sub(r"\s", "", raw)
+    seps = re.findall(r"[.,]", s)
+    if len(set(seps)) == 2:  # both marks: the last one is the decimal mark
+        return {Decimal(s.replace("," if seps[-1] == "." else ".", "").replace(",", "."))}
+    parts = re.split(r"[.,]", s)
+    out = {Decimal("".join(parts))} if len(parts) > 2 or all(len(p) == 3 for p in parts[1:]) else set()
+    return out | {Decimal(".".join(parts))} if len(parts) == 2 else out
 
 
-def _names_found(sentence: str, passage: str) -> float:
-    """Share of capitalised words after the first (names, mostly) that stand in the passage; 1.0 with none."""
-    names = {n.lower() for n in _NAME.findall(sentence)}
-    low = passage.lower()
-    return sum(n in low for n in names) / len(names) if names else 1.0
+def _numbers(text: str) -> list[tuple[str, int, str, list[set[Decimal]]]]:
+    """Each number of text, where it stands, its unit ('%', 'kr', 'eur' or '') and the values of its one or two ends."""
+    out = []
+    for m in _NUMBER.finditer(text):
+        first, last, pct, scale, money = m.groups()
+        if last and last.isdigit() and first.isdigit() and len(last) < len(first):
+            last = first[:len(first) - len(last)] + last  # 2015-16 is 2015-2016
+        factor = _SCALE[scale[:3].lower()] if scale else 1
+        unit = "%" if pct else ("kr" if money and money[0] in "kKdDcC" else "eur" if money else "")
+        out.append((m.group(0).strip(), m.start(), unit, [{v * factor for v in _values(n)} for n in (first, last) if n]))
+    return out
+
+
+def _names(sentence: str) -> list[tuple[str, int, list[str]]]:
+    """Runs of capitalised words (names) outside quoted titles: the run, where it starts, the words to look up. The
+    first word counts only as an acronym or as the start of a multiword name that is not an opening word ('Ifølge')."""
+    titles = [m.span() for m in _TITLE.finditer(sentence)]
+    toks = [m for m in _WORD.finditer(sentence) if not any(s <= m.start() < e for s, e in titles)]
+    runs: list[list[re.Match[str]]] = []
+    for i, m in enumerate(toks):
+        w = m.group().rstrip("'’-")
+        if len(w) < 2 or not w[0].isupper():
+            continue
+        if i == 0 and not _acronym(w) and not (len(toks) > 1 and toks[1].start() == m.end() + 1
+                                              and toks[1].group()[0].isupper() and w.lower() not in _STARTERS):
+            continue
+        if runs and sentence[runs[-1][-1].end():m.start()] == " ":
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return [(sentence[r[0].start():r[-1].end()].rstrip("'’-"), r[0].start(), [m.group().rstrip("'’-") for m in r])
+            for r in runs]
+
+
+def _acronym(word: str) -> bool:
+    base = re.sub(r"['’]s?$", "", word).replace("-", "")
+    return len(base) >= 2 and base.isupper()
+
+
+def _name_found(word: str, low: str) -> bool:
+    """An acronym as a whole word; other names anywhere (Danish compounds), genitive -s or translation allowed."""
+    base = re.sub(r"['’]s?$", "", word).lower()
+    if _acronym(word):
+        return re.search(r"(?<![^\W_])" + re.escape(base) + r"(?![^\W_])", low) is not None
+    return all(p in low or (p.endswith("s") and len(p) > 3 and p[:-1] in low) or _TRANSLATIONS.get(p, "\0") in low
+               for p in base.split("-") if p)
+
+
+def _unquoted(sentence: str, quote: str) -> list[tuple[str, int]]:
+    """Each number, quoted title and name of sentence that the quote does not hold: what it is, and where."""
+    held = {(v, unit) for _, _, unit, ends in _numbers(quote) for end in ends for v in end}
+    held |= {(Decimal(_NUMBER_WORDS[w]), "") for w in words(quote) if w in _NUMBER_WORDS}
+    values = {v for v, _ in held}
+    low = " ".join(quote.lower().split())
+    out = [(f"number {shown}", pos) for shown, pos, unit, ends in _numbers(sentence)
+           if not all(any((v, unit) in held if unit else v in values for v in end) for end in ends)]
+    out += [(f"title {m.group(0)}", m.start()) for m in _TITLE.finditer(sentence)
+            if " ".join(m.group(1).lower().split()).strip(" .,;:!?") not in low]
+    out += [(f"name {name}", pos) for name, pos, parts in _names(sentence) if not all(_name_found(w, low) for w in parts)]
+    return sorted(out, key=lambda item: item[1])
+
+
+def _window(sentence: str, pos: int) -> str:
+    """The words of sentence's clause around the one at pos, at most WINDOW on either side."""
+    toks = list(re.finditer(r"\S+", sentence))
+    i = lo = hi = max([k for k, t in enumerate(toks) if t.start() <= pos] or [0])
+    while lo > max(0, i - WINDOW) and not _bound(toks[lo - 1].group(), toks[lo].group()):
+        lo -= 1
+    while hi < min(len(toks) - 1, i + WINDOW) and not _bound(toks[hi].group(), toks[hi + 1].group()):
+        hi += 1
+    return " ".join(t.group() for t in toks[lo:hi + 1])
+
+
+def _bound(left: str, right: str) -> bool:
+    """Whether a clause ends between two words: after a comma, semicolon or colon, or before a conjunction."""
+    return left[-1] in ",;:" or right.lower() in _JOINS
 
 
 def evidence(passage: str) -> list[tuple[int, int]]:
@@ -108,40 +207,41 @@ def check(text: str, passages: Sequence[str], embedder: Embedder) -> list[Senten
         c.lexical = len(own & set(terms(cited))) / len(own) if own else 0.0
         if not {t for t in own if len(t) > 1}:  # a lone '2' is a list label or an echoed heading, not a claim
             c.reason = "no content words to check"
-        elif not _numbers(bare) <= _numbers(cited):
-            c.reason = "a number is not in the cited passage"
-        elif _names_found(bare, cited) < NAME_SHARE:
-            c.reason = "a name is not in the cited passage"
         pending.append(c)
     if pending:
-        _semantic(pending, passages, spans, embedder)
+        _quotes(pending, passages, spans, embedder)
     for c in pending:
-        if c.reason:
-            continue
-        c.supported = c.lexical >= LEXICAL_THRESHOLD or c.semantic >= SEMANTIC_THRESHOLD
-        c.reason = "supported" if c.supported else "weak support"
+        if not c.reason:
+            c.supported = c.lexical >= LEXICAL_THRESHOLD or c.semantic >= SEMANTIC_THRESHOLD
+            c.reason = "supported" if c.supported else "weak support"
     return claims
 
 
-def _semantic(claims: list[SentenceCheck], passages: Sequence[str], spans: dict[int, list[tuple[int, int]]],
-              embedder: Embedder) -> None:
-    """Cosine of each claim to the best sentence of each passage it cites; remembers that best sentence."""
-    cited = sorted({n for c in claims for n in c.citations})
-    texts = [passages[n - 1][s:e] for n in cited for s, e in spans[n]]
-    owners = [(n, span) for n in cited for span in spans[n]]
+def _quotes(claims: list[SentenceCheck], passages: Sequence[str], spans: dict[int, list[tuple[int, int]]],
+            embedder: Embedder) -> None:
+    """Cosine of each claim to the best sentence of each passage it cites (remembered as its quote), and the reason
+    for a claim whose number, name or title is neither in those quotes nor in the sentence closest to its context."""
+    owners = [(n, span) for n in sorted({n for c in claims for n in c.citations}) for span in spans[n]]
+    texts = [passages[n - 1][s:e] for n, (s, e) in owners]
     bare = [strip_markers(c.text) or c.text for c in claims]
-    vecs = sentence_vectors(embedder)(bare + texts)  # one batched forward pass
+    vectors = sentence_vectors(embedder)
+    vecs = vectors(bare + texts)  # one batched forward pass
     sims = vecs[:len(bare)] @ vecs[len(bare):].T
+    missing: list[tuple[int, list[int], str, int]] = []
     for i, c in enumerate(claims):
-        best = 0.0
-        for n in c.citations:
-            idx = [j for j, (m, _) in enumerate(owners) if m == n]
-            if not idx:
-                continue
-            j = max(idx, key=lambda k: sims[i, k])
-            c.best[n] = owners[j][1]
-            best = max(best, float(sims[i, j]))
-        c.semantic = best
+        mine = [j for j, (n, _) in enumerate(owners) if n in c.citations]
+        best = [max((j for j in mine if owners[j][0] == n), key=lambda j: sims[i, j]) for n in c.citations
+                if any(owners[j][0] == n for j in mine)]
+        c.best = {owners[j][0]: owners[j][1] for j in best}
+        c.semantic = max((float(sims[i, j]) for j in best), default=0.0)
+        if not c.reason and mine:
+            missing += [(i, mine, *item) for item in _unquoted(bare[i], " ".join(texts[j] for j in best))]
+    if not missing:
+        return
+    near = vectors([_window(bare[i], pos) for i, _, _, pos in missing]) @ vecs[len(bare):].T
+    for k, (i, mine, what, pos) in enumerate(missing):
+        if not claims[i].reason and (what, pos) in _unquoted(bare[i], texts[max(mine, key=lambda j: near[k, j])]):
+            claims[i].reason = f"{what} not in the cited quote"
 
 
 def render(text: str, claims: Sequence[SentenceCheck], mode: str, lang: str) -> str:

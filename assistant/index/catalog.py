@@ -32,9 +32,11 @@ CREATE TABLE IF NOT EXISTS documents (source TEXT PRIMARY KEY, body TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sentences (
     chunk_id TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, vector BLOB NOT NULL,
-    PRIMARY KEY (chunk_id, start));
+    alone BLOB, PRIMARY KEY (chunk_id, start));
 """
 SpanVectors = dict[tuple[int, int], np.ndarray]
+# Two views of a sentence: pooled from its chunk's forward pass (read in context), and embedded on its own.
+SentenceViews = dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass
@@ -73,6 +75,9 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        if "alone" not in {r[1] for r in self.db.execute("PRAGMA table_info(sentences)")}:
+            with self.db:  # an index made before sentences were also embedded alone
+                self.db.execute("ALTER TABLE sentences ADD COLUMN alone BLOB")
 
     def close(self) -> None:
         self.db.close()
@@ -152,16 +157,36 @@ class Catalog:
                 out.setdefault(cid, {})[(start, end)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
         return out
 
-    def put_sentence_vectors(self, vectors: dict[str, SpanVectors]) -> None:
+    def sentence_views(self, chunk_ids: Iterable[str]) -> dict[str, SentenceViews]:
+        """Each chunk's sentences in both views (pooled in context, embedded alone), by (start, end)."""
+        ids = list(dict.fromkeys(chunk_ids))
+        out: dict[str, SentenceViews] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            rows = self.db.execute(f"SELECT chunk_id, start, end, vector, alone FROM sentences WHERE chunk_id IN "
+                                   f"({','.join('?' * len(part))})", part).fetchall()
+            for cid, start, end, blob, alone in rows:
+                out.setdefault(cid, {})[(start, end)] = (
+                    np.frombuffer(blob, dtype=np.float16).astype(np.float32),
+                    None if alone is None else np.frombuffer(alone, dtype=np.float16).astype(np.float32))
+        return out
+
+    def put_sentence_vectors(self, vectors: dict[str, SpanVectors], alone: dict[str, SpanVectors] | None = None
+                             ) -> None:
         """Stored before the chunks are catalogued, like the chunk vectors in Chroma, so a kill loses no work."""
+        alone = alone or {}
         with self.db:
             for cid, spans in vectors.items():
+                own = alone.get(cid, {})
                 self.db.execute("DELETE FROM sentences WHERE chunk_id = ?", (cid,))
-                self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?)", [
-                    (cid, s, e, np.asarray(v, dtype=np.float16).tobytes()) for (s, e), v in spans.items()])
+                self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?,?)", [
+                    (cid, s, e, np.asarray(v, dtype=np.float16).tobytes(),
+                     None if (s, e) not in own else np.asarray(own[(s, e)], dtype=np.float16).tobytes())
+                    for (s, e), v in spans.items()])
 
     def chunks_with_sentence_vectors(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT DISTINCT chunk_id FROM sentences")}
+        """Chunks whose sentences have both views, so ingest can reuse them."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT chunk_id FROM sentences WHERE alone IS NOT NULL")}
 
     def prune_sentence_vectors(self) -> None:
         """Drop the sentence vectors of chunks no file holds any more."""

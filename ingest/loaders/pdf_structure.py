@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .pdf_layout import Line, PageLayout
-from .structure import chapter_number_from_title
+from .structure import chapter_number_from_title, is_byline
 
 _KAPITEL = re.compile(r"^\s*(?:kapitel|chapter|kap\.)\s+(\d+)\s*[.:]?\s*(.*)$", re.IGNORECASE)
 _BARE = re.compile(r"^\s*(\d{1,2})\s*$")
@@ -41,7 +41,7 @@ def heading_like(ln: Line, body: float) -> bool:
         return False
     if text.endswith((".", ",", ";")) and not _KAPITEL.match(text):
         return False
-    return ln.size >= 1.12 * body or ln.bold
+    return (ln.size >= 1.12 * body or ln.bold) and not is_byline(text)  # "Af NAME 22/10/2018" is text
 
 
 def _chapter_title(title: str) -> tuple[str, int | None]:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Callable
 
 from .pdf_layout import Line
+from .structure import is_byline
 
 _END = (".", "!", "?", ":", "”", "\"", "»", ")")
 BULLETS = set("•▪●◦■□➢✓►▸")
@@ -109,6 +110,8 @@ class TextBuilder:
         self.pending = []
 
     def _breaks(self, a: Line, b: Line) -> bool:
+        if is_byline(a.text) or is_byline(b.text):
+            return True  # a byline or dateline is its own paragraph, so it is its own sentence
         ended = a.text.rstrip().endswith(_END)
         if a.page != b.page or a.col != b.col or self.pending:
             return ended and not b.text[:1].islower()

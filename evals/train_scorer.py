@@ -1,0 +1,93 @@
+"""Fit the answerability model (assistant/answer/scorer.json) on the dev sets: `python -m evals.train_scorer [SET ...]`.
+
+Every question of the sets is labelled 1 when the handbook covers it; its features are the ones the assistant
+computes on its own path (`Assistant.retrieve`), so what is fitted is what runs. Only dev sets: the test sets are
+never fitted on. Also prints how often the best-scored sentence holds a key fact, for docs/evals.md.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from assistant import Settings, load_settings, open_assistant
+from assistant.answer.extractive import Candidate
+from assistant.answer.scorer import QUESTION_FEATURES, WEIGHTS_FILE, Model, Sentence, question_features
+
+from .metrics import contains_fact
+from .runner import AssistantEngine, load_questions, resolve_history
+
+DEV_SETS = ("dev", "blind-dev")
+QUESTION_C = 0.3   # inverse regularisation of the answerability model
+
+
+def collect(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
+    """Each question with its candidates as the assistant scores them (features, text, labels)."""
+    engine = AssistantEngine(settings.with_options(refusal_threshold=0.0), "fit")
+    assistant = engine.assistant
+    out = []
+    for name in sets:
+        for q in load_questions(name):
+            history = resolve_history(engine, q.get("history") or [])
+            found = assistant.retrieve(q["question"], history or None)
+            facts = q.get("key_facts") or []
+            out.append({"id": q["id"], "set": name, "covered": bool(q["covered"]), "facts": facts,
+                        "question": found.question, "language": found.language, "candidates": found.candidates,
+                        "labels": np.array([int(any(contains_fact(c.text, f) for f in facts))
+                                            for c in found.candidates])})
+    return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Model:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
+    return Model(mean, scale, lr.coef_[0], float(lr.intercept_[0]))
+
+
+def question_rows(rows: list[dict[str, Any]], assistant: Any) -> np.ndarray:
+    retriever = assistant.retriever
+    out = []
+    for r in rows:
+        cands: list[Candidate] = r["candidates"]
+        sents = [Sentence(c.text, "", c.hit.rank, c.hit.dense or 0.0, 0, c.alone, c.pooled) for c in cands]
+        scores = np.asarray([c.score for c in cands])
+        out.append(question_features(r["question"], r["language"], sents, scores, retriever.idf, retriever.known))
+    return np.stack(out)
+
+
+def top1(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of covered questions whose best candidate holds a key fact: by our score, and by cosine alone."""
+    usable = [r for r in rows if r["covered"] and r["facts"] and r["candidates"]]
+    out = {}
+    for name, key in (("score", lambda c: c.score), ("alone cosine", lambda c: c.alone)):
+        out[name] = float(np.mean([r["labels"][int(np.argmax([key(c) for c in r["candidates"]]))] for r in usable]))
+    return out
+
+
+def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_FILE) -> dict[str, Any]:
+    rows = collect(settings, sets)
+    qx = question_rows(rows, open_assistant(settings.with_options(refusal_threshold=0.0)))
+    qy = np.array([int(r["covered"]) for r in rows])
+    question = _fit(qx, qy, QUESTION_C)
+    record = {"fitted": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": list(sets),
+              "questions": int(len(qy)), "covered": int(qy.sum()), "best_sentence_holds_a_fact": top1(rows),
+              "question": {"features": list(QUESTION_FEATURES), **question.to_json()}}
+    out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def main(argv: Sequence[str]) -> None:
+    record = fit(load_settings(), argv or DEV_SETS)
+    print(json.dumps({k: v for k, v in record.items() if k != "question"}, indent=1))
+    print("question model", {n: round(c, 2) for n, c in zip(QUESTION_FEATURES, record["question"]["coef"])})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
