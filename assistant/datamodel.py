@@ -133,6 +133,7 @@ class Answer:
     score: float | None = None
     notice: str | None = None
     sentences: list[dict[str, Any]] = field(default_factory=list)
+    answer_span: dict[str, int] | None = None  # {"citation", "start", "end"}: the answering phrase in that quote
     draft: bool = False  # True while the text is still being composed (stream); never in --json
 
     def to_json(self) -> dict[str, Any]:
@@ -149,4 +150,5 @@ class Answer:
             "score": None if self.score is None else round(self.score, 4),
             "notice": self.notice,
             "sentences": self.sentences,
+            "answer_span": self.answer_span,
         }

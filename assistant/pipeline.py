@@ -18,9 +18,11 @@ from assistant.answer import prompts
 from assistant.answer.citations import cite
 from assistant.answer.extractive import (Candidate, CandidateVectors, candidates, relevance_score, score_candidates,
                                          select, sentence_vectors)
-from assistant.answer.intents import is_follow_up, structure_intent, switches_topic, wants_list, wants_number
+from assistant.answer.intents import (STRUCTURE_EXAMPLES, STRUCTURE_SIMILARITY, STRUCTURE_WORDS, is_follow_up,
+                                      structure_intent, switches_topic, wants_list, wants_number)
 from assistant.answer.language import detect_language
 from assistant.answer.sentences import split_sentences
+from assistant.answer.spans import answer_span
 from assistant.datamodel import Answer, ChapterRef, Chunk, Citation
 from assistant.errors import BackendError, QuestionError
 from assistant.index.catalog import TocEntry
@@ -58,6 +60,7 @@ class Assistant:
         self.embedder = load_embedder(settings)
         self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
         self._retriever: Retriever | None = None
+        self._examples: list[tuple[str, np.ndarray]] | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -106,7 +109,8 @@ class Assistant:
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(prompts.TOO_LONG[lang].format(length=len(question),
                                                                limit=self.settings.max_question_chars))
-        found = Retrieval(question, lang, question, intent=structure_intent(question), started=started)
+        found = Retrieval(question, lang, question, intent=structure_intent(question) or self._structure_by_meaning(
+            question), started=started)
         retriever = self.retriever
         query = self._query(question, history)
         hits = retriever.retrieve(query, self.settings.top_k)
@@ -119,6 +123,15 @@ class Assistant:
         found.relevance = relevance_score(question, lang, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
+
+    def _structure_by_meaning(self, question: str) -> str | None:
+        """A list of the book's parts asked in other words: the nearest example question, if close enough."""
+        if self._examples is None:
+            self._examples = [(intent, vec) for intent, texts in STRUCTURE_EXAMPLES.items()
+                              for vec in self.embedder.embed_queries(list(texts))]
+        qvec = self.embedder.embed_queries([question])[0]
+        intent, sim = max(((i, float(v @ qvec)) for i, v in self._examples), key=lambda t: t[1])
+        return intent if sim >= STRUCTURE_SIMILARITY and STRUCTURE_WORDS[intent].search(question) else None
 
     def _query(self, question: str, history: History | None) -> str:
         """What retrieval searches for: a follow-up carries the earlier question (or the LLM's rewrite of both)."""
@@ -134,7 +147,7 @@ class Assistant:
         """The answer to one retrieval: drafts while it is composed, then the finished Answer."""
         t1 = time.perf_counter()
         answer = self._contents(found) if found.intent else None
-        if answer is None and (found.relevance < self.settings.threshold or not found.candidates):
+        if answer is None and (found.relevance < self.settings.threshold_for(found.language) or not found.candidates):
             answer = self._refusal(found)
         elif answer is None and self.settings.llm != "extractive":
             answer = yield from self._generate(found, history or [])
@@ -191,7 +204,10 @@ class Assistant:
             citation = cite(n, c.hit.chunk, c.start, c.end)
             citations.append(citation)
             parts.append(f"{citation.quote} {marker(n)}")
-        return self._answer(found, prompts.ANSWER_INTRO[found.language] + " ".join(parts), citations)
+        answer = self._answer(found, prompts.ANSWER_INTRO[found.language] + " ".join(parts), citations)
+        span = answer_span(found.question, citations[0].quote, wants_number(found.question)) if citations else None
+        answer.answer_span = None if span is None else {"citation": 1, "start": span[0], "end": span[1]}
+        return answer
 
     def _refusal(self, found: Retrieval) -> Answer:
         nearest = nearest_chapters(found.hits)

@@ -25,6 +25,7 @@ from . import metrics
 from .runner import AssistantEngine, resolve_set, run_set
 
 FALSE_ANSWER_COST = 0.5
+MIN_LANGUAGE_QUESTIONS = 30  # a language gets a threshold of its own with at least this many dev questions
 
 
 def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -36,8 +37,8 @@ def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         facts = r["scores"].get("key_fact_recall")
         answered_ok = (1.0 if facts is None else facts) if not r["answer"]["refused"] else 0.0
-        out.append({"id": r["id"], "kind": r["kind"], "covered": bool(r["covered"]), "score": float(score),
-                    "answered_correctness": answered_ok})
+        out.append({"id": r["id"], "kind": r["kind"], "language": r["language"], "covered": bool(r["covered"]),
+                    "score": float(score), "answered_correctness": answered_ok})
     return out
 
 
@@ -92,9 +93,14 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
     rows = [row for path in paths for row in run_set(path, open_settings, engine=engine, progress=progress)]
     pts = points(rows)
     chosen = choose(pts)
+    by_language = {lang: choose(part) for lang in sorted({p["language"] for p in pts})
+                   if len(part := [p for p in pts if p["language"] == lang]) >= MIN_LANGUAGE_QUESTIONS
+                   and any(not p["covered"] for p in part)}
     record = {
         "threshold": chosen["threshold"],
+        "by_language": {lang: c["threshold"] for lang, c in by_language.items()},
         "chosen": chosen,
+        "chosen_by_language": by_language,
         "set": "+".join(p.stem for p in paths),
         "objective": "refusal_accuracy + mean answer correctness of covered questions (key-fact recall, 0 if refused)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

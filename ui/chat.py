@@ -74,7 +74,7 @@ def turn_from(answer: Answer) -> dict[str, Any]:
         "citations": [c.to_json() for c in answer.citations],
         "nearest": [{"source": r.source, "chapter_number": r.chapter_number, "title": r.title}
                     for r in answer.nearest],
-        "notice": answer.notice, "language": answer.language,
+        "notice": answer.notice, "language": answer.language, "answer_span": answer.answer_span,
         "copy_text": f"Spørgsmål: {answer.question}\n\n{render_text(answer)}", "log_id": None,
     }
 

@@ -55,12 +55,19 @@ def answer_html(turn: dict[str, Any], t: int) -> str:
             f'<span class="hb-copytext">{esc(turn.get("copy_text", ""))}</span></div>')
     if turn.get("refused"):
         return f'<div class="hb-answer hb-refusal">{notice}{refusal_body(turn, t)}{copy}</div>'
-    body = body_html(turn["answer"], t, {c["n"] for c in turn.get("citations", [])})
+    body = body_html(turn["answer"], t, {c["n"] for c in turn.get("citations", [])}, _phrase(turn))
     return f'<div class="hb-answer">{notice}<div class="hb-body">{body}</div>{sources_html(turn, t)}{copy}</div>'
 
 
-def body_html(text: str, t: int, known: set[int]) -> str:
-    """Answer text with each [n] as a link to its source; "- " lines become a list."""
+def _phrase(turn: dict[str, Any]) -> str | None:
+    """The answering phrase (Answer.answer_span) as text, so the body can set it in bold."""
+    span = turn.get("answer_span") or {}
+    quote = next((c.get("quote") or "" for c in turn.get("citations", []) if c.get("n") == span.get("citation")), "")
+    return quote[span["start"]:span["end"]] or None if quote and "start" in span else None
+
+
+def body_html(text: str, t: int, known: set[int], phrase: str | None = None) -> str:
+    """Answer text with each [n] as a link to its source, the answering phrase in bold; "- " lines: a list."""
     paragraphs: list[str] = []
     items: list[str] = []
     for line in (text or "").split("\n"):
@@ -74,7 +81,10 @@ def body_html(text: str, t: int, known: set[int]) -> str:
             paragraphs.append(f"<p>{_markers(line, t, known)}</p>")
     if items:
         paragraphs.append(f'<ul>{"".join(items)}</ul>')
-    return "".join(paragraphs)
+    out = "".join(paragraphs)
+    if phrase and _flat(phrase) in out:
+        out = out.replace(_flat(phrase), f'<strong class="hb-span">{_flat(phrase)}</strong>', 1)
+    return out
 
 
 def _markers(line: str, t: int, known: set[int]) -> str:

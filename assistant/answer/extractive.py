@@ -163,9 +163,15 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
     for c in ranked[1:]:
         if len(chosen) >= max_sentences or c.score < floor:
             break
+        if wants_list and any(_section(c) == _section(o) for o in chosen):
+            continue  # the items of a list stand in different sections: one sentence from each
         if not any(_overlap(c.text, o.text) > DUPLICATE_OVERLAP for o in chosen):
             chosen.append(c)
     return chosen
+
+
+def _section(c: Candidate) -> tuple[str, str]:
+    return c.hit.chunk.source, c.hit.chunk.section_title
 
 
 def _overlap(a: str, b: str) -> float:

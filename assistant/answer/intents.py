@@ -48,6 +48,25 @@ def structure_intent(question: str) -> str | None:
     return None
 
 
+# Questions that ask for a list of the book's parts, in other words than the patterns above expect; a question
+# whose embedding is this close to one of them gets the contents answer (threshold chosen on the dev sets).
+STRUCTURE_EXAMPLES = {
+    "actors": ("Hvilke typer eksterne partnere beskriver bogen?", "Hvilke slags samarbejdspartnere handler bogen om?",
+               "Hvem kan man ifølge bogen samarbejde med?", "What kinds of partners does the book cover?",
+               "Which types of external actors does the handbook describe?"),
+    "cases": ("Hvilke cases er der i bogen?", "Hvilke eksempler på samarbejder fremhæver bogen?",
+              "Which cases does the book describe?", "What examples of collaborations does the handbook give?"),
+    "chapters": ("Hvilke kapitler har bogen?", "Hvordan er bogen bygget op?", "What chapters does the book have?",
+                 "How is the handbook structured?"),
+}
+STRUCTURE_SIMILARITY = 0.94
+STRUCTURE_WORDS = {  # ... and it must name what it lists, so "which barriers does it mention?" is not a list of cases
+    "actors": re.compile(r"partner|aktør|samarbejdspart|actor|collaborator", re.I),
+    "cases": re.compile(r"\bcase|eksempl|example", re.I),
+    "chapters": re.compile(r"kapitl|kapitel|chapter|indhold|contents|opbyg|structur", re.I),
+}
+
+
 def is_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 

@@ -14,38 +14,39 @@ from assistant.retrieval.terms import STOPWORDS, terms, words
 from assistant.answer.sentences import clean_sentence, split_sentences
 
 # A sentence is supported when it cites only existing passages, has content words, every number, name and quoted
-# title in it stands in the quotes it cites (QUOTE_NEIGHBOURS), and one of the two thresholds passes. Calibrated on
-# the 48 labelled pairs in tests/fixtures/verification_pairs.json (docs/generative.md): 0.87 is the lowest cosine that
-# catches every unsupported pair but the hard ones; the lexical threshold is flat from 0.5 to 0.75 there, 0.6 as in
-# the evals.
+# title in it stands in the quotes it cites, and one of the two thresholds passes. Calibrated on the 48 labelled pairs
+# in tests/fixtures/verification_pairs.json (docs/generative.md): 0.87 is the lowest cosine that catches every
+# unsupported pair but the hard ones; the lexical threshold is flat from 0.5 to 0.75 there, 0.6 as in the evals.
 LEXICAL_THRESHOLD = 0.6    # share of the sentence's content words (Danish stems) found in the cited passages
 SEMANTIC_THRESHOLD = 0.87  # cosine (multilingual-e5) between the sentence and the best sentence of a cited passage
-# Numbers, names and quoted titles must stand in the quote of a cited passage: its sentence most similar to the
-# claim, or else the cited sentence most similar to the claim's words within WINDOW words of that number or name.
-WINDOW = 5
+# A number, name or title is quoted when it stands in a cited passage's sentence most similar to the whole sentence
+# (the quote its citation shows) or in the cited sentence most similar to its clause, cut at WINDOW words each side.
+WINDOW = 6
 # A passage sentence that tells the reader to ignore the question is an injected instruction, never evidence.
 INSTRUCTION = re.compile(r"\b(?:ignor\w*|disregard|forget|glem)\b.{0,80}?\b(?:spørgsmål\w*|instru[kc]\w*|question\w*|"
                          r"prompt\w*|tidligere|ovenstående|previous|above)\b", re.I | re.S)
-
 # A number with its range end and unit: "81 %", "81 procent", "2.363", "2 363", "0,5 mio. kr.", "2015-16".
-_NUMBER = re.compile(r"(?<![^\W_])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+(?:[.,]\d+)*)(?:\s?[-–]\s?(\d+(?:[.,]\d+)*))?"
-                     r"(?:\s*(%|procent\b|pct\b\.?|per ?cent\b))?(?:\s*(mio\b\.?|million(?:er|s)?\b|mia\b\.?|milliard(?:er)?\b|"
-                     r"billions?\b))?(?:\s*(kr\b\.?|kroner\b|dkk\b|crowns?\b|euro\b|eur\b|€))?", re.I)
+_NUMBER = re.compile(r"(?<![^\W_])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+(?:[.,]\d+)*)"
+                     r"(?:\s?[-–]\s?(\d+(?:[.,]\d+)*))?(?:\s*(%|procent\b|pct\b\.?|per ?cent\b))?"
+                     r"(?:\s*(mio\b\.?|million(?:er|s)?\b|mia\b\.?|milliard(?:er)?\b|billions?\b))?"
+                     r"(?:\s*(kr\b\.?|kroner\b|dkk\b|crowns?\b|euro\b|eur\b|€))?", re.I)
 _SCALE = {"mio": 10 ** 6, "mil": 10 ** 6, "mia": 10 ** 9, "bil": 10 ** 9}
-# Number words a quote may use for a digit in the answer ("én ud af fire" holds 1 and 4); never read in answers.
+# Number words a quote may use for a digit of the answer ("én ud af fire" holds 1 and 4); never read in answers.
 _NUMBER_WORDS = dict(w.split(":") for w in "én:1 ét:1 one:1 to:2 two:2 tre:3 three:3 fire:4 four:4 fem:5 five:5 "
                      "seks:6 six:6 syv:7 seven:7 otte:8 eight:8 ni:9 nine:9 ti:10 ten:10 tolv:12 twelve:12".split())
-# English words of names the model may translate, and the Danish stem a quote has for them.
+# English words of names an answer may translate, and the Danish stem a quote has for them.
 _TRANSLATIONS = dict(w.split(":") for w in (
     "public:offentlig statistics:statisti denmark:danmark danish:dansk norway:norge norwegian:norsk sweden:sverige "
     "swedish:svensk nordic:nordisk europe:europa european:europæ copenhagen:københavn municipality:kommun "
     "municipal:kommun foundation:fond university:universitet school:skole ministry:minister publishing:forlag "
-    "publisher:forlag psychological:psykolog january:januar february:februar march:marts may:maj june:juni "
-    "july:juli october:oktober").split())
+    "publisher:forlag psychological:psykolog handbook:håndbog january:januar february:februar march:marts may:maj "
+    "june:juni july:juli october:oktober").split())
+_POSSESSIVE = re.compile(r"(?:['’]s?|-)$")
+_ACRONYM = re.compile(r"[A-ZÆØÅ][A-ZÆØÅ-]*[A-ZÆØÅ]")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _TITLE = re.compile(r"[\"“„«»]([^\"“”„«»]{2,200}?)[\"”“»«]")
-_JOINS = {"og", "men", "mens", "samt", "and", "but", "while", "whereas"}
-_STARTERS = STOPWORDS | {"ifølge", "iflg", "according", "ligesom", "blandt", "hos", "både"}
+_CLAUSE = re.compile(r"[,;:](?=\s)|\s(?=(?:og|men|mens|samt|and|but|while|whereas)\s)", re.I)  # where clauses end
+_STARTERS = {"ifølge", "iflg", "according", "ligesom", "blandt", "hos", "både"}
 
 
 @dataclass
@@ -97,16 +98,15 @@ def is_refusal(sentence: str) -> bool:
 def _values(raw: str) -> set[Decimal]:
     """What a written number can mean: '2.363' is 2363 or 2.363, '0,5' is 0.5, '1.234,5' is 1234.5."""
     s = re.sub(r"\s", "", raw)
-    seps = re.findall(r"[.,]", s)
-    if len(set(seps)) == 2:  # both marks: the last one is the decimal mark
-        return {Decimal(s.replace("," if seps[-1] == "." else ".", "").replace(",", "."))}
+    if "." in s and "," in s:  # both marks: the last one is the decimal mark
+        return {Decimal(re.sub(r"[.,]", "", s[:-len(frac := re.split(r"[.,]", s)[-1]) - 1]) + "." + frac)}
     parts = re.split(r"[.,]", s)
     out = {Decimal("".join(parts))} if len(parts) > 2 or all(len(p) == 3 for p in parts[1:]) else set()
     return out | {Decimal(".".join(parts))} if len(parts) == 2 else out
 
 
 def _numbers(text: str) -> list[tuple[str, int, str, list[set[Decimal]]]]:
-    """Each number of text, where it stands, its unit ('%', 'kr', 'eur' or '') and the values of its one or two ends."""
+    """Each number of text: as written, where, its unit ('%', 'kr', 'eur' or '') and the values of its ends."""
     out = []
     for m in _NUMBER.finditer(text):
         first, last, pct, scale, money = m.groups()
@@ -114,43 +114,39 @@ def _numbers(text: str) -> list[tuple[str, int, str, list[set[Decimal]]]]:
             last = first[:len(first) - len(last)] + last  # 2015-16 is 2015-2016
         factor = _SCALE[scale[:3].lower()] if scale else 1
         unit = "%" if pct else ("kr" if money and money[0] in "kKdDcC" else "eur" if money else "")
-        out.append((m.group(0).strip(), m.start(), unit, [{v * factor for v in _values(n)} for n in (first, last) if n]))
+        ends = [{v * factor for v in _values(n)} for n in (first, last) if n]
+        out.append((m.group(0).strip(), m.start(), unit, ends))
     return out
 
 
 def _names(sentence: str) -> list[tuple[str, int, list[str]]]:
-    """Runs of capitalised words (names) outside quoted titles: the run, where it starts, the words to look up. The
-    first word counts only as an acronym or as the start of a multiword name that is not an opening word ('Ifølge')."""
-    titles = [m.span() for m in _TITLE.finditer(sentence)]
-    toks = [m for m in _WORD.finditer(sentence) if not any(s <= m.start() < e for s, e in titles)]
+    """Runs of capitalised words outside quoted titles (the run, where it starts, its words); see docs/generative.md."""
+    titles = {i for m in _TITLE.finditer(sentence) for i in range(*m.span())}
     runs: list[list[re.Match[str]]] = []
-    for i, m in enumerate(toks):
-        w = m.group().rstrip("'’-")
-        if len(w) < 2 or not w[0].isupper():
-            continue
-        if i == 0 and not _acronym(w) and not (len(toks) > 1 and toks[1].start() == m.end() + 1
-                                              and toks[1].group()[0].isupper() and w.lower() not in _STARTERS):
+    for m in _WORD.finditer(sentence):
+        word = _POSSESSIVE.sub("", m.group())
+        if len(word) < 2 or not word[0].isupper() or word.lower() in STOPWORDS or m.start() in titles:
             continue
         if runs and sentence[runs[-1][-1].end():m.start()] == " ":
             runs[-1].append(m)
         else:
             runs.append([m])
-    return [(sentence[r[0].start():r[-1].end()].rstrip("'’-"), r[0].start(), [m.group().rstrip("'’-") for m in r])
-            for r in runs]
-
-
-def _acronym(word: str) -> bool:
-    base = re.sub(r"['’]s?$", "", word).replace("-", "")
-    return len(base) >= 2 and base.isupper()
+    lead = _WORD.search(sentence)
+    head = runs[0] if runs and lead and runs[0][0].start() == lead.start() else []
+    first = _POSSESSIVE.sub("", head[0].group()) if head else ""
+    if head and not _ACRONYM.fullmatch(first) and (len(head) == 1 or first.lower() in _STARTERS):
+        head.pop(0)  # the sentence's first word is a name only as an acronym or a multiword name's start
+    return [(_POSSESSIVE.sub("", sentence[r[0].start():r[-1].end()]), r[0].start(), [m.group() for m in r])
+            for r in runs if r]
 
 
 def _name_found(word: str, low: str) -> bool:
-    """An acronym as a whole word; other names anywhere (Danish compounds), genitive -s or translation allowed."""
-    base = re.sub(r"['’]s?$", "", word).lower()
-    if _acronym(word):
-        return re.search(r"(?<![^\W_])" + re.escape(base) + r"(?![^\W_])", low) is not None
-    return all(p in low or (p.endswith("s") and len(p) > 3 and p[:-1] in low) or _TRANSLATIONS.get(p, "\0") in low
-               for p in base.split("-") if p)
+    """An acronym as a whole word; other names' capitalised parts anywhere, maybe without -s or translated."""
+    if _ACRONYM.fullmatch(base := _POSSESSIVE.sub("", word)):
+        return re.search(r"(?<![^\W_])" + re.escape(base.lower()) + r"(?![^\W_])", low) is not None
+    parts = [p.lower() for p in base.split("-") if p[:1].isupper()]
+    return all(p in low or (p[-1] == "s" and len(p) > 3 and p[:-1] in low) or _TRANSLATIONS.get(p, "\0") in low
+               for p in parts)
 
 
 def _unquoted(sentence: str, quote: str) -> list[tuple[str, int]]:
@@ -163,24 +159,16 @@ def _unquoted(sentence: str, quote: str) -> list[tuple[str, int]]:
            if not all(any((v, unit) in held if unit else v in values for v in end) for end in ends)]
     out += [(f"title {m.group(0)}", m.start()) for m in _TITLE.finditer(sentence)
             if " ".join(m.group(1).lower().split()).strip(" .,;:!?") not in low]
-    out += [(f"name {name}", pos) for name, pos, parts in _names(sentence) if not all(_name_found(w, low) for w in parts)]
+    out += [(f"name {name}", pos) for name, pos, parts in _names(sentence)
+            if not all(_name_found(w, low) for w in parts)]
     return sorted(out, key=lambda item: item[1])
 
 
 def _window(sentence: str, pos: int) -> str:
-    """The words of sentence's clause around the one at pos, at most WINDOW on either side."""
-    toks = list(re.finditer(r"\S+", sentence))
-    i = lo = hi = max([k for k, t in enumerate(toks) if t.start() <= pos] or [0])
-    while lo > max(0, i - WINDOW) and not _bound(toks[lo - 1].group(), toks[lo].group()):
-        lo -= 1
-    while hi < min(len(toks) - 1, i + WINDOW) and not _bound(toks[hi].group(), toks[hi + 1].group()):
-        hi += 1
-    return " ".join(t.group() for t in toks[lo:hi + 1])
-
-
-def _bound(left: str, right: str) -> bool:
-    """Whether a clause ends between two words: after a comma, semicolon or colon, or before a conjunction."""
-    return left[-1] in ",;:" or right.lower() in _JOINS
+    """The words of the clause around the word at pos, at most WINDOW on either side."""
+    start = max([m.end() for m in _CLAUSE.finditer(sentence, 0, pos)], default=0)
+    end = next((m.start() for m in _CLAUSE.finditer(sentence, pos)), len(sentence))
+    return " ".join(sentence[start:pos].split()[-WINDOW:] + sentence[pos:end].split()[:WINDOW + 1])
 
 
 def evidence(passage: str) -> list[tuple[int, int]]:
@@ -219,8 +207,7 @@ def check(text: str, passages: Sequence[str], embedder: Embedder) -> list[Senten
 
 def _quotes(claims: list[SentenceCheck], passages: Sequence[str], spans: dict[int, list[tuple[int, int]]],
             embedder: Embedder) -> None:
-    """Cosine of each claim to the best sentence of each passage it cites (remembered as its quote), and the reason
-    for a claim whose number, name or title is neither in those quotes nor in the sentence closest to its context."""
+    """Each claim's cosine to its quotes (best sentences of the passages it cites), and numbers or names unquoted."""
     owners = [(n, span) for n in sorted({n for c in claims for n in c.citations}) for span in spans[n]]
     texts = [passages[n - 1][s:e] for n, (s, e) in owners]
     bare = [strip_markers(c.text) or c.text for c in claims]

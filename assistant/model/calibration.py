@@ -26,10 +26,11 @@ def model_name(model: str) -> str:
         return model
 
 
-def calibrated_threshold(model: str, path: Path = CALIBRATION_FILE) -> float:
-    """The refusal threshold recorded for this model, or the uncalibrated default."""
+def calibrated_threshold(model: str, language: str | None = None, path: Path = CALIBRATION_FILE) -> float:
+    """The refusal threshold recorded for this model (and the question's language, where it has its own)."""
     try:
-        return float(_records(path)[model_name(model)]["threshold"])
+        record = _records(path)[model_name(model)]
+        return float((record.get("by_language") or {}).get(language, record["threshold"]))
     except (KeyError, TypeError, ValueError):
         return UNCALIBRATED_THRESHOLD
 
