@@ -97,12 +97,11 @@ def is_refusal(sentence: str) -> bool:
 
 def _values(raw: str) -> set[Decimal]:
     """What a written number can mean: '2.363' is 2363 or 2.363, '0,5' is 0.5, '1.234,5' is 1234.5."""
-    s = re.sub(r"\s", "", raw)
-    if "." in s and "," in s:  # both marks: the last one is the decimal mark
-        return {Decimal(re.sub(r"[.,]", "", s[:-len(frac := re.split(r"[.,]", s)[-1]) - 1]) + "." + frac)}
-    parts = re.split(r"[.,]", s)
-    out = {Decimal("".join(parts))} if len(parts) > 2 or all(len(p) == 3 for p in parts[1:]) else set()
-    return out | {Decimal(".".join(parts))} if len(parts) == 2 else out
+    *head, last = re.split(r"[.,]", re.sub(r"\s", "", raw))
+    mixed = "." in raw and "," in raw  # both marks: the last one is the decimal mark
+    grouped = not head or not mixed and (len(head) > 1 or len(last) == 3)
+    decimal = bool(head) and (mixed or len(head) == 1)
+    return {Decimal("".join(head) + sep + last) for sep, ok in (("", grouped), (".", decimal)) if ok}
 
 
 def _numbers(text: str) -> list[tuple[str, int, str, list[set[Decimal]]]]:
@@ -121,11 +120,11 @@ def _numbers(text: str) -> list[tuple[str, int, str, list[set[Decimal]]]]:
 
 def _names(sentence: str) -> list[tuple[str, int, list[str]]]:
     """Runs of capitalised words outside quoted titles (the run, where it starts, its words); see docs/generative.md."""
-    titles = {i for m in _TITLE.finditer(sentence) for i in range(*m.span())}
+    skip = {i for rx in (_TITLE, _NUMBER) for m in rx.finditer(sentence) for i in range(*m.span())}  # and units
     runs: list[list[re.Match[str]]] = []
     for m in _WORD.finditer(sentence):
         word = _POSSESSIVE.sub("", m.group())
-        if len(word) < 2 or not word[0].isupper() or word.lower() in STOPWORDS or m.start() in titles:
+        if len(word) < 2 or not word[0].isupper() or word.lower() in STOPWORDS or m.start() in skip:
             continue
         if runs and sentence[runs[-1][-1].end():m.start()] == " ":
             runs[-1].append(m)
