@@ -120,7 +120,7 @@ class Assistant:
                 hit.rank = rank
         found.query, found.hits = query, hits
         found.candidates = self._candidates(question, query, lang, hits, retriever)
-        found.relevance = relevance_score(question, lang, found.candidates, retriever.idf, retriever.known)
+        found.relevance = relevance_score(query, lang, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
 

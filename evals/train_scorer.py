@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant import Settings, load_settings, open_assistant
 from assistant.answer.extractive import Candidate
-from assistant.answer.scorer import QUESTION_FEATURES, WEIGHTS_FILE, Model, Sentence, question_features
+from assistant.answer.scorer import QUESTION_FEATURES, WEIGHTS_FILE, Model, Sentence, question_features, question_model
 
 from .metrics import contains_fact
 from .runner import AssistantEngine, load_questions, resolve_history
@@ -36,7 +36,7 @@ def collect(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
             found = assistant.retrieve(q["question"], history or None)
             facts = q.get("key_facts") or []
             out.append({"id": q["id"], "set": name, "covered": bool(q["covered"]), "facts": facts,
-                        "question": found.question, "language": found.language, "candidates": found.candidates,
+                        "question": found.query, "language": found.language, "candidates": found.candidates,
                         "labels": np.array([int(any(contains_fact(c.text, f) for f in facts))
                                             for c in found.candidates])})
     return out
@@ -57,8 +57,7 @@ def question_rows(rows: list[dict[str, Any]], assistant: Any) -> np.ndarray:
     for r in rows:
         cands: list[Candidate] = r["candidates"]
         sents = [Sentence(c.text, "", c.hit.rank, c.hit.dense or 0.0, 0, c.alone, c.pooled) for c in cands]
-        scores = np.asarray([c.score for c in cands])
-        out.append(question_features(r["question"], r["language"], sents, scores, retriever.idf, retriever.known))
+        out.append(question_features(r["question"], r["language"], sents, retriever.idf, retriever.known))
     return np.stack(out)
 
 
@@ -71,7 +70,20 @@ def top1(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _neutral(out: Path) -> None:
+    """A model that answers everything, so the features can be collected when the features changed."""
+    n = len(QUESTION_FEATURES)
+    neutral = Model(np.zeros(n), np.ones(n), np.zeros(n), 0.0)
+    out.write_text(json.dumps({"question": {"features": list(QUESTION_FEATURES), **neutral.to_json()}}) + "\n",
+                   encoding="utf-8")
+    question_model.cache_clear()
+
+
 def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_FILE) -> dict[str, Any]:
+    try:
+        question_model(out)
+    except (OSError, ValueError, KeyError):
+        _neutral(out)
     rows = collect(settings, sets)
     qx = question_rows(rows, open_assistant(settings.with_options(refusal_threshold=0.0)))
     qy = np.array([int(r["covered"]) for r in rows])
@@ -80,6 +92,7 @@ def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_
               "questions": int(len(qy)), "covered": int(qy.sum()), "best_sentence_holds_a_fact": top1(rows),
               "question": {"features": list(QUESTION_FEATURES), **question.to_json()}}
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    question_model.cache_clear()
     return record
 
 

@@ -18,6 +18,7 @@ from assistant.retrieval.terms import terms
 
 # Chosen on the dev sets (docs/evals.md, "Ablation"); the test sets were run once per change, never tuned on.
 MIN_WORDS = 3               # shorter sentences are candidates only when they hold a number
+POOL_HITS = 6               # sentences come from the best this many passages
 SELECT_MARGIN = 0.03        # a further sentence joins the answer only when it scores this close to the best one
 LIST_MARGIN = 0.05          # a question that asks for a list takes in more of what is close
 DUPLICATE_OVERLAP = 0.7     # share of shared terms above which a sentence repeats one already chosen
@@ -107,7 +108,7 @@ def readable(text: str) -> bool:
 def candidates(hits: list[Hit]) -> list[Candidate]:
     """The readable sentences of all retrieved passages."""
     out = []
-    for hit in hits:
+    for hit in hits[:POOL_HITS]:
         for s, e in split_sentences(hit.chunk.text):
             text = clean_sentence(hit.chunk.text[s:e])
             if readable(text):
@@ -128,7 +129,7 @@ def score_candidates(question: str, context: str, language: str, query_vec: np.n
                      c.hit.dense if c.hit.dense is not None else c.hit.score, positions[id(c)], c.alone, c.pooled)
             for c in cands]
     features = sentence_features(question, context, language, rows, idf, wants_number)
-    for c, x, score in zip(cands, features, sentence_scores(features, language)):
+    for c, x, score in zip(cands, features, sentence_scores(features)):
         c.features, c.score = x, float(score)
 
 
@@ -149,7 +150,7 @@ def relevance_score(question: str, language: str, cands: list[Candidate], idf: C
         return 0.0
     rows = [Sentence(c.text, "", c.hit.rank, c.hit.dense if c.hit.dense is not None else c.hit.score, 0, c.alone,
                      c.pooled) for c in cands]
-    x = question_features(question, language, rows, np.asarray([c.score for c in cands]), idf, known)
+    x = question_features(question, language, rows, idf, known)
     return float(question_model().probability(x[None, :])[0])
 
 

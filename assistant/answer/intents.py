@@ -67,8 +67,16 @@ STRUCTURE_WORDS = {  # ... and it must name what it lists, so "which barriers do
 }
 
 
+_ANAPHOR = re.compile(r"\b(det|den|dem|de|denne|dette|disse|han|hun|deres|it|its|they|them|their|this|that|these|"
+                      r"those|he|she|one|ones)\b", re.IGNORECASE)
+FOLLOW_UP_WORDS = 8  # a short question that points back ("virkede det?", "when did they open?") is a follow-up
+
+
 def is_follow_up(question: str) -> bool:
-    return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
+    """Whether a question in a conversation needs the earlier question to be understood."""
+    words = question.split()
+    return (bool(_FOLLOW_UP.search(question)) or len(words) <= 3
+            or (len(words) <= FOLLOW_UP_WORDS and bool(_ANAPHOR.search(question))))
 
 
 def switches_topic(question: str) -> bool:

@@ -1,7 +1,6 @@
 """How well a sentence answers a question, and whether the handbook answers it at all.
 
-A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage) with a language's
-own weight, plus small bonuses for a quantity when one is asked and for the question's terms, less a signpost.
+A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small bonuses for a quantity when one is asked and for the question's terms, less a signpost.
 The weights were chosen by grid search on labelled sentences of the dev sets (a sentence is labelled when it holds
 a key fact); a logistic regression over all SENTENCE_FEATURES did not rank better in cross-validation there
 (docs/evals.md, "Ablation"). Whether to answer at all is a logistic regression over QUESTION_FEATURES, fitted by
@@ -22,15 +21,14 @@ import numpy as np
 from assistant.retrieval.terms import terms
 
 WEIGHTS_FILE = Path(__file__).resolve().with_name("scorer.json")
-ALONE_SHARE = {"da": 1.0, "en": 0.25}  # English matches Danish sentences better read in context (pooled)
+ALONE_SHARE = 0.5        # the sentence embedded alone vs read in its passage (pooled): each wins other questions
 QUANTITY_BONUS = 0.03   # a quantity, in digits or words, when the question asks how many/often/much
 LEXICAL_WEIGHT = 0.02   # idf-weighted share of the question's terms (Danish stems) in the sentence
 SIGNPOST_PENALTY = 0.02  # "Dette kapitel ..." announces what a chapter holds instead of saying it
 SENTENCE_FEATURES = ("alone", "pooled", "alone_rel", "pooled_rel", "lexical", "heading", "compound", "inv_rank",
                      "hit_dense", "hit_rel", "first", "quantity_asked", "number_words", "log_words", "signpost",
                      "english", "english_alone_rel", "context")
-QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "english", "english_best_alone",
-                     "best_score")
+QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "english", "english_best_alone")
 
 YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
 QUANTITY = re.compile(
@@ -82,13 +80,12 @@ def question_model(path: Path = WEIGHTS_FILE) -> Model:
     return Model.from_json(data)
 
 
-def sentence_scores(features: np.ndarray, language: str) -> np.ndarray:
+def sentence_scores(features: np.ndarray) -> np.ndarray:
     """The score that orders candidate sentences (higher: more likely to hold what is asked)."""
     if not len(features):
         return np.zeros(0)
     f = {name: features[:, i] for i, name in enumerate(SENTENCE_FEATURES)}
-    share = ALONE_SHARE.get(language, ALONE_SHARE["en"])
-    return (share * f["alone"] + (1 - share) * f["pooled"] + QUANTITY_BONUS * f["quantity_asked"]
+    return (ALONE_SHARE * f["alone"] + (1 - ALONE_SHARE) * f["pooled"] + QUANTITY_BONUS * f["quantity_asked"]
             + LEXICAL_WEIGHT * f["lexical"] - SIGNPOST_PENALTY * f["signpost"])
 
 
@@ -141,8 +138,8 @@ def sentence_features(question: str, context: str, language: str, sentences: Seq
     return np.asarray(rows, dtype=np.float64)
 
 
-def question_features(question: str, language: str, sentences: Sequence[Sentence], scores: np.ndarray,
-                      idf: Callable[[str], float], known: Callable[[str], bool]) -> np.ndarray:
+def question_features(question: str, language: str, sentences: Sequence[Sentence], idf: Callable[[str], float],
+                      known: Callable[[str], bool]) -> np.ndarray:
     """One row in QUESTION_FEATURES order: how close the best sentences come, and how much of the question the
     corpus has never seen (a Danish question about a law or a product the handbook never names)."""
     if not sentences:
@@ -153,4 +150,4 @@ def question_features(question: str, language: str, sentences: Sequence[Sentence
     english = float(language == "en")
     best_alone = max(s.alone for s in sentences)
     return np.asarray([best_alone, max(s.pooled for s in sentences), max(s.hit_dense for s in sentences), unknown,
-                       english, english * best_alone, float(np.max(scores)) if len(scores) else 0.0])
+                       english, english * best_alone])
