@@ -147,3 +147,135 @@ def test_docx_zip_without_document_part(tmp_path: Path) -> None:
         z.writestr("[Content_Types].xml", "<Types/>")
     with pytest.raises(IngestError, match="damaged"):
         load_docx(path, "halv.docx")
+
+
+# -- front matter: a byline or dateline at the top is text and metadata, never a heading ----------------------
+
+@pytest.mark.parametrize("line,author,date", [
+    ("Af Bettine Romme Andersen 22/10/2018", "Bettine Romme Andersen", "2018-10-22"),
+    ("By Jane Doe | October 22, 2018", "Jane Doe", "2018-10-22"),
+    ("Skrevet af Bettine Romme Andersen", "Bettine Romme Andersen", None),
+    ("Tekst: Anne Holm · Foto: Ritzau Scanpix", "Anne Holm", None),
+    ("Foto: Ritzau Scanpix", None, None),
+    ("Af Anne Hansen, Peter Jensen og Mette Holm, 22. oktober 2018", "Anne Hansen, Peter Jensen og Mette Holm",
+     "2018-10-22"),
+    ("Bettine Romme Andersen | 22. oktober 2018", "Bettine Romme Andersen", "2018-10-22"),
+    ("22. oktober 2018", None, "2018-10-22"),
+    ("2018-10-22", None, "2018-10-22"),
+    ("Publiceret 22.10.2018 kl. 10.15", None, "2018-10-22"),
+    ("Opdateret mandag den 22. okt. 2018 kl. 10:15", None, "2018-10-22"),
+    ("AF BETTINE ROMME ANDERSEN 22/10/2018", "BETTINE ROMME ANDERSEN", "2018-10-22"),
+])
+def test_byline_patterns(line: str, author: str | None, date: str | None) -> None:
+    from ingest.loaders.structure import front_matter, is_byline
+
+    assert is_byline(line)
+    meta = front_matter([line])
+    assert (meta.get("author"), meta.get("date"), meta["byline"]) == (author, date, line)
+
+
+@pytest.mark.parametrize("line", [
+    "Afslutning", "Af hensyn til sikkerheden", "AF HENSYN TIL SIKKERHEDEN", "Af de ældre", "Kapitel 3 Borgere",
+    "3.1 Hvorfor inddrage borgerne?", "Mødet 22. oktober 2018", "Borgermøde – 22. oktober 2018", "Tekst", "Foto",
+    "Fakta: Innovationsbarometeret", "Case: Ærø Kommune", "2018",
+])
+def test_headings_that_are_not_bylines(line: str) -> None:
+    from ingest.loaders.structure import is_byline
+
+    assert not is_byline(line)
+
+
+ARTICLE = """<!DOCTYPE html>
+<html lang="da"><head><title>Artikel</title>{meta}</head>
+<body>
+<header><h1>Borgerne skal inddrages tidligere</h1>
+{byline}</header>
+<p>Kommunerne skal inddrage borgerne tidligere. Det viser en ny undersøgelse.</p>
+<h2>Af hensyn til sikkerheden</h2>
+<p>Oplysninger deles kun med borgerens samtykke.</p>
+<h2>Afslutning</h2>
+<p>Undersøgelsen slutter med gode råd.</p>
+</body></html>
+"""
+
+
+@pytest.mark.parametrize("byline,lines", [
+    (('<p class="byline">Af <a href="/forfatter/bra">Bettine Romme Andersen</a> '
+      '<time datetime="2018-10-22T10:15">22/10/2018</time></p>'), ["Af Bettine Romme Andersen 22/10/2018"]),
+    ("<div>Af Bettine Romme Andersen 22/10/2018</div>", ["Af Bettine Romme Andersen 22/10/2018"]),
+    ("<h3>Af Bettine Romme Andersen</h3><h4>Publiceret 22.10.2018 kl. 10.15</h4>",
+     ["Af Bettine Romme Andersen", "Publiceret 22.10.2018 kl. 10.15"]),
+    ("<address>Af Bettine Romme Andersen</address><p><time>22. oktober 2018</time></p>",
+     ["Af Bettine Romme Andersen", "22. oktober 2018"]),
+])
+def test_html_byline_is_text_of_the_first_section(tmp_path: Path, byline: str, lines: list[str]) -> None:
+    from assistant.answer.sentences import sentences
+    from ingest.loaders import document_meta
+
+    path = tmp_path / "artikel.html"
+    path.write_text(ARTICLE.format(meta="", byline=byline), encoding="utf-8")
+    sections = load_html(path, "artikel.html")
+    assert [s.section_title for s in sections] == [
+        "Borgerne skal inddrages tidligere", "Af hensyn til sikkerheden", "Afslutning"]
+    assert sections[0].text.split("\n\n")[: len(lines)] == lines
+    assert sentences(sections[0].text)[len(lines)] == "Kommunerne skal inddrage borgerne tidligere."
+    meta = document_meta(sections)
+    assert (meta["author"], meta["date"]) == ("Bettine Romme Andersen", "2018-10-22")
+
+
+def test_html_meta_tags_when_the_page_shows_no_byline(tmp_path: Path) -> None:
+    from ingest.loaders import document_meta
+
+    meta = ('<meta name="Author" content="Bettine Romme Andersen">'
+            '<meta property="article:published_time" content="2018-10-22T10:15:00+02:00">')
+    path = tmp_path / "artikel.html"
+    path.write_text(ARTICLE.format(meta=meta, byline=""), encoding="utf-8")
+    assert document_meta(load(path)) == {"author": "Bettine Romme Andersen", "date": "2018-10-22"}
+    path.write_text(ARTICLE.format(meta="", byline='<span>Opdateret <time datetime="2018-10-23">i går</time></span>'),
+                    encoding="utf-8")
+    assert document_meta(load(path)) == {"date": "2018-10-23"}  # a <time> in the page's header
+    path.write_text(HTML, encoding="utf-8")
+    assert document_meta(load(path)) == {}
+
+
+def test_docx_byline_is_text_of_the_first_section(tmp_path: Path) -> None:
+    import datetime
+
+    import docx
+
+    from assistant.answer.sentences import split_sentences
+    from ingest.loaders import document_meta
+
+    doc = docx.Document()
+    doc.core_properties.author, doc.core_properties.created = "Skabelon", datetime.datetime(2020, 1, 2)
+    doc.add_heading("Borgerne skal inddrages tidligere", level=0)
+    doc.add_paragraph().add_run("Af Bettine Romme Andersen").bold = True  # a bold short paragraph
+    doc.add_heading("22. oktober 2018", level=2)  # a dateline styled as a heading
+    doc.add_paragraph("Kommunerne skal inddrage borgerne tidligere. Det viser en ny undersøgelse.")
+    doc.add_heading("Af hensyn til sikkerheden", level=2)
+    doc.add_paragraph("Oplysninger deles kun med borgerens samtykke.")
+    doc.add_heading("Afslutning", level=2)
+    doc.add_paragraph("Undersøgelsen slutter med gode råd.")
+    path = tmp_path / "artikel.docx"
+    doc.save(str(path))
+    sections = load(path)
+    assert [s.section_title for s in sections] == [
+        "Borgerne skal inddrages tidligere", "Af hensyn til sikkerheden", "Afslutning"]
+    text = sections[0].text
+    assert [text[s:e] for s, e in split_sentences(text)][:3] == [
+        "Af Bettine Romme Andersen", "22. oktober 2018", "Kommunerne skal inddrage borgerne tidligere."]
+    meta = document_meta(sections)
+    assert (meta["author"], meta["date"]) == ("Bettine Romme Andersen", "2018-10-22")  # the byline beats the file
+
+
+def test_docx_core_properties_when_the_text_has_no_byline(docx_path: Path) -> None:
+    import datetime
+
+    import docx
+
+    from ingest.loaders import document_meta
+
+    doc = docx.Document(str(docx_path))
+    doc.core_properties.author, doc.core_properties.created = "Bettine Romme Andersen", datetime.datetime(2018, 10, 22)
+    doc.save(str(docx_path))
+    assert document_meta(load(docx_path)) == {"author": "Bettine Romme Andersen", "date": "2018-10-22"}

@@ -272,3 +272,54 @@ def test_cli_ask_cites_the_printed_page(pdfs: dict, model_env: Path, tmp_path: P
     assert top["source"] == "handbook-a5.pdf" and top["section"].endswith("2.2 Dialog med borgerne")
     assert "18 og 25 år" in top["quote"] or "18 og 25 år" in top.get("passage", "")
     assert str(top["page"]) == placed.label and top["pdf_page"] == placed.page
+
+
+BYLINE = "Af Bettine Romme Andersen 22/10/2018"
+
+
+@pytest.mark.parametrize("front", [
+    [(BYLINE, "Bold", 11)],  # bold and a little larger than the body: what the layout detector took for a heading
+    [(BYLINE, "Body", 12)],
+    [("Af Bettine Romme Andersen", "Bold", 11), ("Publiceret 22.10.2018 kl. 10.15", "Italic", 9)],
+])
+def test_byline_under_the_title_is_text_not_a_heading(tmp_path: Path, front: list) -> None:
+    from assistant.answer.sentences import sentences
+    from ingest.loaders import document_meta
+
+    path = tmp_path / "artikel.pdf"
+    make_pdfs.make_article_pdf(path, front)
+    sections = load(path)
+    titles = [s.section_title for s in sections]
+    assert titles == ["Borgerne skal inddrages tidligere", "Af hensyn til sikkerheden", "Afslutning"]
+    first = sections[0]
+    lines = [text for text, _, _ in front]
+    assert sentences(first.text)[: len(lines)] == lines  # each its own sentence, before the body text
+    assert sentences(first.text)[len(lines)].startswith("Kommunerne skal inddrage borgerne tidligere")
+    assert document_meta(sections) == {"author": "Bettine Romme Andersen", "date": "2018-10-22",
+                                       "byline": "\n".join(lines)}
+
+
+def test_small_dateline_above_the_title_is_kept(tmp_path: Path) -> None:
+    """Small type at the top of the page is usually a running header; a dateline is the article's text."""
+    path = tmp_path / "artikel.pdf"
+    make_pdfs.make_article_pdf(path, [("Af Bettine Romme Andersen", "Bold", 10)],
+                               above=[("Mandag 22. oktober 2018", "Body", 8)])
+    sections = load(path)
+    assert sections[0].text == "Mandag 22. oktober 2018"
+    assert sections[1].section_title == "Borgerne skal inddrages tidligere"
+    assert sections[1].text.startswith("Af Bettine Romme Andersen\n\nKommunerne skal")
+    assert [s.section_title for s in sections[2:]] == ["Af hensyn til sikkerheden", "Afslutning"]
+
+
+def test_pdf_author_metadata_is_the_fallback(pdfs: dict, tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    from ingest.loaders import document_meta
+
+    path = tmp_path / "notat.pdf"
+    c = canvas.Canvas(str(path), invariant=1)
+    c.setAuthor("Center for Offentlig Innovation")
+    c.drawString(72, 700, "Et notat uden byline.")
+    c.save()
+    assert document_meta(load(path)) == {"author": "Center for Offentlig Innovation"}
+    assert document_meta(load_pdf(pdfs["a4"], "handbook-a4.pdf")) == {}  # the handbook has no byline

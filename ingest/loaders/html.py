@@ -135,7 +135,7 @@ def _page_meta(soup: Any) -> dict[str, str]:
         for time in soup.find_all("time", datetime=True, limit=20):
             if (time.has_attr("pubdate") or time.get("itemprop") == "datePublished"
                     or time.find_parent(["header", "address"]) is not None
-                    or time.find_parent(class_=re.compile("byline|dateline|published", re.I)) is not None):
+                    or time.find_parent(class_=re.compile("byline|dateline|published", re.IGNORECASE)) is not None):
                 date = str(time["datetime"])
                 break
     return {"author": author, "date": date}

@@ -1,8 +1,8 @@
-"""Helpers every loader shares: heading numbers, section kinds, inline markup removal."""
+"""Helpers every loader shares: heading numbers, section kinds, inline markup removal, bylines and datelines."""
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 _CHAPTER_WORD = re.compile(r"^\s*(?:kapitel|chapter|kap\.)\s+(\d+)\b", re.IGNORECASE)
 _NUMBERED = re.compile(r"^\s*(\d{1,2})(?:\.|\s)\s*\S")
@@ -53,17 +53,20 @@ _DATE = (rf"(?:{_WEEKDAY})?(?:(?P<d1>\d{{1,2}})\.?\s+(?P<m1>{_MONTH})\s+(?P<y1>\
 _DATE_WORD = (r"(?:(?i:publiceret|udgivet|offentliggjort|(?:senest\s+)?opdateret|published|updated|posted"
               r"|last\s+updated|dato|date)\s*:?\s*(?:(?i:den|d\.|on)\s+)?)")
 _NOT_DATE = rf"(?!{_MONTH}\s*\d|{_WEEKDAY})"
-_NAME_WORD = rf"(?:{_NOT_DATE}[A-ZÀ-Þ][\w'’.-]*|(?:von|van|de|der|la|le|du|da)(?=(?:\s+[a-z]{{2,3}})*\s+[A-ZÀ-Þ]))"
+_PARTICLE = r"(?:von|van|de|der|la|le|du|da)(?=(?:\s+[a-z]{2,3})*\s+[A-ZÀ-Þ])"  # "Anne de la Cour"
+_NAME_WORD = rf"(?:{_NOT_DATE}[A-ZÀ-Þ][\w'’.-]*|{_PARTICLE})"
 _NAME = rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,5}}"
 _NAMES = rf"{_NAME}(?:\s*(?:,|/|&|\bog\b|\band\b)\s*{_NAME}){{0,4}}"
 _AUTHOR_WORD = r"(?:Af|AF|By|BY|Skrevet af|Written by|(?i:tekst(?: og foto)?|text|forfatter|author)\s*:)"
 _CREDIT_WORD = r"(?:(?i:foto|fotos|photo|illustration|grafik)\s*:|Redigeret af)"
 _ROLE = r"(?:,\s*(?i:journalist|reporter|redaktør|chefredaktør|korrespondent|fotograf|kommentator|editor))"
 _SEP = r"\s*[|·•,–—/-]?\s*"
+_EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
+_DATE_AHEAD = rf"(?={_DATE_WORD}?(?:{_WEEKDAY})?(?:\d|{_MONTH}\s+\d))"
 _BYLINE = re.compile(
-    rf"(?:(?P<credit>{_AUTHOR_WORD}|{_CREDIT_WORD})\s+(?P<names>{_NAMES}){_ROLE}?(?:{_SEP}[\w.+-]+@[\w-]+\.[\w.]+)?"
-    rf"|(?P<bare>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,5}})\s*[|·•,–—-]\s*(?={_DATE_WORD}?(?:{_WEEKDAY})?(?:\d|{_MONTH}\s+\d))"
-    rf"|{_DATE_WORD}?{_DATE})")
+    rf"(?:(?P<credit>{_AUTHOR_WORD}|{_CREDIT_WORD})\s+(?P<names>{_NAMES}){_ROLE}?(?:{_SEP}{_EMAIL})?"  # Af NAME
+    rf"|(?P<bare>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,5}})\s*[|·•,–—-]\s*{_DATE_AHEAD}"  # NAME | <date>
+    rf"|{_DATE_WORD}?{_DATE})")  # Publiceret <date>
 _PART_SEP = re.compile(rf"{_SEP}")
 _DATE_RE = re.compile(_DATE)
 
@@ -132,7 +135,7 @@ def front_matter(lines: Iterable[str], limit: int = 12) -> dict[str, str]:
             continue
         out["byline"] = f"{out['byline']}\n{line}" if "byline" in out else line
         for m in parts:
-            credit = (m.group("credit") or "").lower()
+            credit = m.group("credit") or ""
             author = m.group("names") if credit and not re.match(_CREDIT_WORD, credit) else m.group("bare")
             if author and "author" not in out:
                 out["author"] = author.strip(" ,")
