@@ -24,7 +24,8 @@ from assistant.settings import RETRIEVAL_MODES
 @click.option("--refusal-threshold", type=float, default=None, help="Refusal threshold to evaluate.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: <data dir>/reports/eval-<time>).")
-@click.option("--gate", is_flag=True, help="Check the test set against evals/floors.json; exit 1 below a floor.")
+@click.option("--gate", is_flag=True,
+              help="Check the test sets (test, blind-test) against evals/floors.json; exit 1 below a floor.")
 @click.option("--calibrate", is_flag=True,
               help="Choose the refusal threshold on the dev set and record it with the model (assistant/model/calibration.json).")
 @click.option("--from-log", "from_log", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -73,8 +74,8 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
             if not sets and not gate:
                 return
         names = list(sets) or ["test"]
-        if gate and "test" not in names:
-            names.append("test")
+        if gate:
+            names += [s for s in gate_mod.gated_sets() if s not in names]
         configs = (compare_configs(settings, thresholds=thresholds) if compare
                    else compare_configs(settings, modes=(), thresholds=thresholds, baseline=False))
         result = run_configs(names, configs, progress=progress)
@@ -82,8 +83,11 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
         raise click.ClickException(str(exc)) from None
     failures = None
     if gate:
-        run = find_run(result, "test", configs[0].name)
-        failures = gate_mod.check(run["summary"]) if run else ["the test set did not run"]
+        failures = []
+        for set_name in gate_mod.gated_sets():
+            run = find_run(result, set_name, configs[0].name)
+            found = gate_mod.check(run["summary"], gate_mod.load_floors(set_name=set_name)) if run else ["did not run"]
+            failures += [f"{set_name}: {f}" for f in found]
     out = out_dir or settings.home / "reports" / f"eval-{datetime.now():%Y%m%d-%H%M%S}"
     write_report(result, out, gate=failures)
     for set_name in result["sets"]:

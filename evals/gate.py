@@ -1,4 +1,4 @@
-"""The release gate: the test set's metrics against the floors recorded in evals/floors.json.
+"""The release gate: the test sets' metrics against the floors recorded in evals/floors.json.
 
 Floors (higher is better) only move up; ceilings (lower is better) only move down. `check` returns one line per
 failure, empty when the gate passes; `check_monotonic` compares a new floors file against an older one.
@@ -12,11 +12,20 @@ from typing import Any, Mapping
 FLOORS_FILE = Path(__file__).resolve().parent / "floors.json"
 
 
-def load_floors(path: Path = FLOORS_FILE) -> dict[str, Any]:
+def load_floors(path: Path = FLOORS_FILE, set_name: str | None = None) -> dict[str, Any]:
+    """The floors and ceilings of one gated set (the file's main set, "test", by default)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if set_name is not None and set_name != data.get("set", "test"):
+        data = data.get("sets", {})[set_name]
     data.setdefault("floors", {})
     data.setdefault("ceilings", {})
     return data
+
+
+def gated_sets(path: Path = FLOORS_FILE) -> list[str]:
+    """The question sets the gate runs: the main one, then those under "sets"."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [data.get("set", "test"), *data.get("sets", {})]
 
 
 def check(summary: Mapping[str, Any], floors: Mapping[str, Any] | None = None) -> list[str]:

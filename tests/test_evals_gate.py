@@ -33,16 +33,17 @@ def eval_settings(request, tmp_path_factory, e5_model_dir):
 
 @pytest.fixture(scope="session")
 def test_set_result(eval_settings):
-    return run_configs(["test"], [default_config(eval_settings)], progress=False)
+    return run_configs(gate.gated_sets(), [default_config(eval_settings)], progress=False)
 
 
 @pytest.mark.slow
-def test_test_set_meets_its_floors(test_set_result):
-    run = find_run(test_set_result, "test")
-    failures = gate.check(run["summary"])
-    print("\n\nEval gate, test set, default configuration:\n" + summary_table(test_set_result, "test"))
-    print("\nFloors: " + json.dumps(gate.load_floors()["floors"]) + "  Ceilings: "
-          + json.dumps(gate.load_floors()["ceilings"]))
+@pytest.mark.parametrize("set_name", gate.gated_sets())
+def test_test_sets_meet_their_floors(test_set_result, set_name):
+    run = find_run(test_set_result, set_name)
+    floors = gate.load_floors(set_name=set_name)
+    failures = gate.check(run["summary"], floors)
+    print(f"\n\nEval gate, {set_name}, default configuration:\n" + summary_table(test_set_result, set_name))
+    print("\nFloors: " + json.dumps(floors["floors"]) + "  Ceilings: " + json.dumps(floors["ceilings"]))
     print("Gate: " + ("passed" if not failures else "FAILED\n  " + "\n  ".join(failures)))
     assert not failures, "metrics below their floors:\n" + "\n".join(failures)
 
@@ -55,7 +56,7 @@ def test_report_folder_is_complete_and_escaped(test_set_result, tmp_path):
     assert len(rows) == data["runs"][0]["summary"]["questions"] > 0
     assert all({"answer", "scores", "retrieved"} <= set(r) for r in rows)
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 4 * len(data["sets"])  # four plots per set
     assert "<img src=x" not in page
     assert "| config |" in (out / "summary.md").read_text(encoding="utf-8")
 
@@ -107,5 +108,8 @@ def test_floors_file_only_moves_up():
         pytest.skip("git is not available")
     if committed.returncode != 0:
         pytest.skip("evals/floors.json is not committed yet")
-    problems = gate.check_monotonic(gate.load_floors(), json.loads(committed.stdout))
+    old = json.loads(committed.stdout)
+    problems = gate.check_monotonic(gate.load_floors(), old)
+    for name, floors in old.get("sets", {}).items():
+        problems += [f"{name}: {p}" for p in gate.check_monotonic(gate.load_floors(set_name=name), floors)]
     assert not problems, problems
