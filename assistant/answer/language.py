@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from assistant.retrieval.terms import words
 
-_EN = frozenset("the what which who how why does do is are of and in with for about book handbook tell list "
+_EN = frozenset("the what which who how why does do did it they their is are of and in with for about book handbook tell list "
                 "many much share when where was were can should give name kinds types partners say says "
                 "this that from".split())
 _DA = frozenset("hvad hvilke hvilken hvem hvordan hvorfor er og i med for om bogen håndbogen hvor mange "
