@@ -1,18 +1,30 @@
-"""Shared fixtures: the real e5 model, prepared once per machine into a cache directory."""
+"""Shared fixtures: the real e5 model (prepared once per machine into a cache directory), the bundled corpus indexed
+once per session, the `handbook` command in-process, and `handbook serve` in a child process.
+
+The helpers in tests/fixtures (llm_server, make_pdfs, processes) are importable by name: pyproject.toml's
+[tool.pytest.ini_options] puts that folder and the repo on the path, so no test edits sys.path.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping
 
 import pytest
+from click.testing import CliRunner, Result
+
+from processes import free_port, stop, wait_until_answers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+SERVE_TIMEOUT = 300  # s until `handbook serve` answers; it loads the model and index first, slow on a busy 2-core box
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +60,69 @@ def model_env(monkeypatch, e5_model_dir):
     for name in ("HANDBOOK_HOME", "HANDBOOK_CHROMA_URL", "HANDBOOK_RETRIEVAL", "HANDBOOK_TOP_K"):
         monkeypatch.delenv(name, raising=False)
     return e5_model_dir
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., Result]:
+    """`handbook ARGS...` (handbook.cli:cli) in this process through click's CliRunner; returns click's Result
+    (exit_code, stdout, stderr, output). Anything but a click exit propagates, so a traceback fails the test."""
+    from handbook.cli import cli
+
+    def run(*args: str | os.PathLike, input: str | None = None, env: Mapping[str, str] | None = None):
+        return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env, obj={},
+                                  catch_exceptions=False)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------- handbook serve
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str    # http://127.0.0.1:PORT/
+    home: Path  # the server's HANDBOOK_HOME (its Q&A log is under logs/)
+    log: Path   # the server's stdout and stderr
+
+
+@pytest.fixture(scope="module")
+def serve_env() -> dict[str, str]:
+    """Settings for the module's `handbook serve`, as environment variables (HANDBOOK_CONCURRENCY, ...), the way a
+    user passes them. A test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def handbook_server(serve_env, indexed_home, tmp_path_factory) -> Served:
+    """`handbook serve` in a child process on a free port and a copy of the session's indexed home (without its
+    logs), with no HANDBOOK_* setting from outside but `serve_env`. Yielded once the page answers and the URL line
+    is printed; stopped at the end of the module."""
+    home = tmp_path_factory.mktemp("serve") / "home"
+    shutil.copytree(indexed_home.home, home, ignore=shutil.ignore_patterns("logs"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDBOOK_")}
+    env.update(HANDBOOK_HOME=str(home), HANDBOOK_EMBED_MODEL=str(indexed_home.embed_model), PYTHONPATH=str(REPO),
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    env.update(serve_env)
+    log = home.parent / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from handbook.cli import main; main()", "serve", "--port",
+                                 str(port)], env=env, cwd=str(REPO), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_until_answers(url, proc, log, timeout=SERVE_TIMEOUT, what="handbook serve")
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        for _ in range(50):  # the URL line is printed right after the server starts answering
+            if f"Handbook chat: {url}" in log.read_text(errors="replace"):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"handbook serve did not print its URL:\n{log.read_text(errors='replace')[-3000:]}")
+        yield Served(url=url, home=home, log=log)
+    finally:
+        stop(proc)

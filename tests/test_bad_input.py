@@ -13,25 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from handbook.cli import cli
 from assistant.settings import load_settings
 from assistant.index.store import Store
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import make_pdfs  # noqa: E402
+import make_pdfs
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + bytes(range(256)) * 8
 KNOWN_QUESTION = "Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?"
 PRIOR = ("02-noegletal.md", "09-fonde.md")
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), obj={}, catch_exceptions=False)
 
 
 def _settings(home: Path, model: Path):
@@ -111,7 +104,7 @@ def make_batch(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def batch_run(tmp_path_factory, e5_model_dir):
+def batch_run(tmp_path_factory, e5_model_dir, run_cli):
     """A home with two corpus files indexed, then one CLI ingest of the bad batch (made once for the module)."""
     root = tmp_path_factory.mktemp("bad-input")
     home = root / "home"
@@ -128,7 +121,7 @@ def batch_run(tmp_path_factory, e5_model_dir):
         mp.setenv("HANDBOOK_EMBED_MODEL", str(e5_model_dir))
         mp.delenv("HANDBOOK_HOME", raising=False)
         started = time.perf_counter()
-        result = run("--home", str(home), "ingest", "--json", str(root / "batch"))
+        result = run_cli("--home", str(home), "ingest", "--json", str(root / "batch"))
         seconds = time.perf_counter() - started
     print(f"\nbad batch: {len(rejected)} rejected, {len(accepted)} accepted in {seconds:.1f} s")
     return dict(root=root, home=home, settings=settings, before=before, result=result, rejected=rejected,
@@ -163,20 +156,20 @@ def test_the_rest_of_the_batch_is_ingested_and_decoded_right(batch_run):
     assert not any(name in sources for name in batch_run["rejected"])
 
 
-def test_nothing_already_indexed_is_lost(batch_run, model_env):
+def test_nothing_already_indexed_is_lost(batch_run, model_env, run_cli):
     before_sources, before_ids, _ = batch_run["before"]
     sources, ids, vectors = _state(batch_run["settings"])
     assert before_sources <= sources and before_ids <= ids
     assert vectors == ids
-    result = run("--home", str(batch_run["home"]), "ask", "--json", KNOWN_QUESTION)
+    result = run_cli("--home", str(batch_run["home"]), "ask", "--json", KNOWN_QUESTION)
     assert result.exit_code == 0
     answer = json.loads(result.stdout)
     assert not answer["refused"] and "79 %" in answer["answer"]
     assert answer["citations"][0]["source"] == "02-noegletal.md"
 
 
-def test_a_second_run_reports_the_same_files_and_embeds_nothing(batch_run, model_env):
-    result = run("--home", str(batch_run["home"]), "ingest", "--json", str(batch_run["root"] / "batch"))
+def test_a_second_run_reports_the_same_files_and_embeds_nothing(batch_run, model_env, run_cli):
+    result = run_cli("--home", str(batch_run["home"]), "ingest", "--json", str(batch_run["root"] / "batch"))
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert summary["embedded"] == 0 and summary["indexed"] == 0
@@ -191,10 +184,10 @@ def test_the_library_reports_the_same_without_the_cli(batch_run, tmp_path, e5_mo
     assert all("\n" not in e.reason and e.reason for e in report.errors)
 
 
-def test_a_bad_file_given_by_name_fails_alone(tmp_path, model_env):
+def test_a_bad_file_given_by_name_fails_alone(tmp_path, model_env, run_cli):
     bad = tmp_path / "rapport.pdf"
     bad.write_bytes(PNG)
-    result = run("--home", str(tmp_path / "home"), "ingest", str(bad), str(tmp_path / "findes-ikke.md"))
+    result = run_cli("--home", str(tmp_path / "home"), "ingest", str(bad), str(tmp_path / "findes-ikke.md"))
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 2 and "rapport.pdf: " in lines[0] + lines[1] and "findes-ikke.md: " in lines[0] + lines[1]
@@ -202,7 +195,7 @@ def test_a_bad_file_given_by_name_fails_alone(tmp_path, model_env):
 
 
 @pytest.mark.slow
-def test_thousands_of_small_files(tmp_path, model_env):
+def test_thousands_of_small_files(tmp_path, model_env, run_cli):
     """3,000 small files (plus three bad ones) in nested folders go in, each once, in bounded time."""
     folder = tmp_path / "mange"
     for i in range(3000):
@@ -214,7 +207,7 @@ def test_thousands_of_small_files(tmp_path, model_env):
         (folder / f"mappe-0{i}" / f"tom-{i}.md").write_bytes(b"")
     home = str(tmp_path / "home")
     started = time.perf_counter()
-    result = run("--home", home, "ingest", "--json", str(folder))
+    result = run_cli("--home", home, "ingest", "--json", str(folder))
     seconds = time.perf_counter() - started
     print(f"\n3,000 small files: {seconds:.1f} s")
     assert result.exit_code == 1 and len(result.stderr.splitlines()) == 3
@@ -224,18 +217,18 @@ def test_thousands_of_small_files(tmp_path, model_env):
     sources, ids, vectors = _state(settings)
     assert len(sources) == 3000 and vectors == ids
     assert seconds < 1200
-    again = run("--home", home, "ingest", "--json", str(folder))
+    again = run_cli("--home", home, "ingest", "--json", str(folder))
     assert json.loads(again.stdout)["unchanged"] == 3000 and json.loads(again.stdout)["embedded"] == 0
 
 
 @pytest.mark.slow
-def test_a_500_page_pdf_is_ingested_in_bounded_time(tmp_path, model_env):
+def test_a_500_page_pdf_is_ingested_in_bounded_time(tmp_path, model_env, run_cli):
     """A generated 500-page book: ingested (not refused), its late pages cited; the time is measured."""
     pdf = tmp_path / "lang-bog.pdf"
     make_pdfs.make_long_pdf(pdf, pages=500)
     home = str(tmp_path / "home")
     started = time.perf_counter()
-    result = run("--home", home, "ingest", "--json", str(pdf))
+    result = run_cli("--home", home, "ingest", "--json", str(pdf))
     seconds = time.perf_counter() - started
     summary = json.loads(result.stdout)
     print(f"\n500-page PDF: {seconds:.1f} s, {summary['chunks']} chunks")

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from processes import free_port, stop, wait_until_answers
 
 pytestmark = pytest.mark.slow
 
@@ -30,46 +28,26 @@ QUESTIONS += [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"chroma run exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    pytest.fail(f"the Chroma server did not answer {url} within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
     """A real Chroma server for this module, stopped at the end."""
     chroma = BIN / "chroma"
     assert chroma.exists(), "the chromadb package installs the `chroma` command next to python"
     root = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(chroma), "run", "--path", str(root / "data"), "--host", "127.0.0.1",
                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, log)
+        try:
+            wait_until_answers(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, log, timeout=180,
+                               what="chroma run")
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop(proc, timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +184,6 @@ def test_a_server_that_is_not_there_is_a_clear_error(tmp_path, e5_model_dir):
     from ingest.run import ingest_paths
 
     settings = load_settings({}, home=tmp_path, embed_model=str(e5_model_dir),
-                             chroma_url=f"http://127.0.0.1:{_free_port()}")
+                             chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(SettingsError, match="Cannot reach a Chroma server"):
         ingest_paths([REPO / "corpus" / "02-noegletal.md"], settings)

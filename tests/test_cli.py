@@ -1,27 +1,18 @@
-"""The `handbook` command through click's runner: exit codes, one-line errors, the --json contract."""
+"""The `handbook` command through click's runner (conftest's run_cli): exit codes, one-line errors, the --json
+contract. (That README names every command is checked in test_architecture.py.)"""
 import json
 import re
-from pathlib import Path
-
-from click.testing import CliRunner
-
-from handbook.cli import cli
-
-REPO = Path(__file__).resolve().parent.parent
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(cli, list(args), input=input, obj={}, catch_exceptions=False)
-
-
-def test_ask_before_any_ingest_says_what_to_run(tmp_path, model_env):
-    result = run("--home", str(tmp_path), "ask", "Hvem skrev bogen?")
+def test_ask_before_any_ingest_says_what_to_run(tmp_path, model_env, run_cli):
+    result = run_cli("--home", str(tmp_path), "ask", "Hvem skrev bogen?")
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: Nothing is indexed yet: run `handbook ingest` first."
 
 
-def test_ask_json_contract(indexed_home, model_env):
-    result = run("--home", str(indexed_home.home), "ask", "--json", "Hvor mange arbejdspladser svarede i undersøgelsen?")
+def test_ask_json_contract(indexed_home, model_env, run_cli):
+    result = run_cli("--home", str(indexed_home.home), "ask", "--json",
+                     "Hvor mange arbejdspladser svarede i undersøgelsen?")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"question", "answer", "refused", "citations", "timings_ms"} <= set(data)
@@ -33,55 +24,50 @@ def test_ask_json_contract(indexed_home, model_env):
     assert {"retrieval", "answer", "total"} <= set(data["timings_ms"])
 
 
-def test_ask_reads_one_question_per_line_from_stdin(indexed_home, model_env):
+def test_ask_reads_one_question_per_line_from_stdin(indexed_home, model_env, run_cli):
     questions = "Hvem har skrevet håndbogen?\n\nHvad bliver vejret i morgen?\n"
-    result = run("--home", str(indexed_home.home), "ask", "--json", input=questions)
+    result = run_cli("--home", str(indexed_home.home), "ask", "--json", input=questions)
     assert result.exit_code == 0
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == ["Hvem har skrevet håndbogen?", "Hvad bliver vejret i morgen?"]
     assert [a["refused"] for a in answers] == [False, True]
 
 
-def test_ask_prints_answer_and_sources(indexed_home, model_env):
-    result = run("--home", str(indexed_home.home), "ask", "Hvilket forlag udgav håndbogen?")
+def test_ask_prints_answer_and_sources(indexed_home, model_env, run_cli):
+    result = run_cli("--home", str(indexed_home.home), "ask", "Hvilket forlag udgav håndbogen?")
     assert result.exit_code == 0
     assert "Dansk Psykologisk Forlag" in result.stdout
     assert "Kilder:" in result.stdout and re.search(r"\[1\] \S+\.md · kap\. ", result.stdout)
 
 
-def test_too_long_question_is_one_line(indexed_home, model_env):
-    result = run("--home", str(indexed_home.home), "ask", "ord " * 600)
+def test_too_long_question_is_one_line(indexed_home, model_env, run_cli):
+    result = run_cli("--home", str(indexed_home.home), "ask", "ord " * 600)
     assert result.exit_code == 1 and result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
 
 
-def test_ingest_reports_bad_files_and_exits_non_zero(tmp_path, model_env):
+def test_ingest_reports_bad_files_and_exits_non_zero(tmp_path, model_env, run_cli):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "god.md").write_text("# Titel\n\nEn god sætning om samarbejde med fonde.\n", encoding="utf-8")
     (docs / "tom.md").write_bytes(b"")
-    result = run("--home", str(tmp_path / "home"), "ingest", str(docs))
+    result = run_cli("--home", str(tmp_path / "home"), "ingest", str(docs))
     assert result.exit_code == 1
     assert "tom.md" in result.stderr and "empty" in result.stderr
     assert "Indexed 2 files (1 new or changed" in result.stdout
-    again = run("--home", str(tmp_path / "home"), "ingest", "--json", str(docs / "god.md"))
+    again = run_cli("--home", str(tmp_path / "home"), "ingest", "--json", str(docs / "god.md"))
     assert again.exit_code == 0 and json.loads(again.stdout)["embedded"] == 0
 
 
-def test_toc_and_remove(tmp_path, model_env):
+def test_toc_and_remove(tmp_path, model_env, run_cli):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("# Kapitel 1 Alfa\n\nTekst.\n\n## Del\n\nMere tekst her.\n", encoding="utf-8")
     home = str(tmp_path / "home")
-    assert run("--home", home, "ingest", str(docs)).exit_code == 0
-    toc = run("--home", home, "toc")
+    assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
+    toc = run_cli("--home", home, "toc")
     assert "1. Kapitel 1 Alfa  (a.md)" in toc.stdout and "    Del" in toc.stdout
-    removed = run("--home", home, "remove", "a.md")
+    removed = run_cli("--home", home, "remove", "a.md")
     assert removed.exit_code == 0 and "Removed a.md" in removed.stdout
-    missing = run("--home", home, "remove", "a.md")
+    missing = run_cli("--home", home, "remove", "a.md")
     assert missing.exit_code == 1 and "Not in the index: a.md" in missing.stderr
 
-
-def test_every_command_is_in_the_readme():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for name in cli.commands:
-        assert f"handbook {name}" in readme, f"README does not mention `handbook {name}`"

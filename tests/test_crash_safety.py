@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from assistant.pipeline import Assistant
-from handbook.cli import cli
 from assistant.settings import load_settings
 from assistant.index.store import Store
 from ingest.indexing import ingest
@@ -235,7 +233,7 @@ def test_sigkill_mid_ingest_keeps_the_index_whole_and_the_next_ingest_finishes(w
     assert_answerable(settings, final)
 
 
-def test_two_ingests_at_once_one_refuses_and_the_index_stays_intact(world, tmp_path, model_env):
+def test_two_ingests_at_once_one_refuses_and_the_index_stays_intact(world, tmp_path, model_env, run_cli):
     home = tmp_path / "home"
     shutil.copytree(world["base"], home)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(home), str(world["docs"])], env=_env(world["model"]),
@@ -243,8 +241,7 @@ def test_two_ingests_at_once_one_refuses_and_the_index_stays_intact(world, tmp_p
     try:
         assert proc.stdout.readline().split()[1] == "started"
         time.sleep(0.5)  # the child holds the lock from before its first event until the end
-        result = CliRunner().invoke(cli, ["--home", str(home), "ingest", str(world["docs"])], obj={},
-                                    catch_exceptions=False)
+        result = run_cli("--home", str(home), "ingest", str(world["docs"]))
         still_running = proc.poll() is None
         rest = proc.stdout.read()
         assert proc.wait(timeout=300) == 0, proc.stderr.read()

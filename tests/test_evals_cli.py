@@ -4,11 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
-
-from evals.cli import eval_command
 
 TINY = [
     {"id": "t-1", "question": "Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?",
@@ -22,17 +18,6 @@ TINY = [
 ]
 
 
-@click.group()
-@click.option("--home", type=click.Path(path_type=Path), default=None)
-@click.pass_context
-def handbook(ctx: click.Context, home: Path | None) -> None:
-    """Stands in for handbook.cli's group, which passes --home the same way."""
-    ctx.obj = {"home": home}
-
-
-handbook.add_command(eval_command)
-
-
 @pytest.fixture
 def tiny_set(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.jsonl"
@@ -41,10 +26,10 @@ def tiny_set(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_eval_compare_writes_a_report(indexed_home, model_env, tiny_set, tmp_path):
+def test_eval_compare_writes_a_report(indexed_home, model_env, tiny_set, tmp_path, run_cli):
     out = tmp_path / "report"
-    result = CliRunner().invoke(handbook, ["--home", str(indexed_home.home), "eval", str(tiny_set), "--compare",
-                                           "--threshold", "0.99", "--out", str(out), "--no-progress"])
+    result = run_cli("--home", str(indexed_home.home), "eval", str(tiny_set), "--compare", "--threshold", "0.99",
+                     "--out", str(out), "--no-progress")
     assert result.exit_code == 0, result.output + repr(result.exception)
     mode = indexed_home.retrieval  # the default configuration comes first, named by its retrieval mode
     names = [mode] + [m for m in ("hybrid", "dense", "bm25") if m != mode] + [f"{mode}@0.99", "baseline"]
@@ -59,19 +44,19 @@ def test_eval_compare_writes_a_report(indexed_home, model_env, tiny_set, tmp_pat
     assert "<b>Ignore" not in page
 
 
-def test_eval_unknown_set_is_one_line(indexed_home, model_env):
-    result = CliRunner().invoke(handbook, ["--home", str(indexed_home.home), "eval", "no-such-set"])
+def test_eval_unknown_set_is_one_line(indexed_home, model_env, run_cli):
+    result = run_cli("--home", str(indexed_home.home), "eval", "no-such-set")
     assert result.exit_code != 0
     assert "No question set 'no-such-set'" in result.output
 
 
-def test_eval_before_ingest_says_what_to_run(tmp_path, model_env):
-    result = CliRunner().invoke(handbook, ["--home", str(tmp_path / "empty"), "eval"])
+def test_eval_before_ingest_says_what_to_run(tmp_path, model_env, run_cli):
+    result = run_cli("--home", str(tmp_path / "empty"), "eval")
     assert result.exit_code != 0
     assert "handbook ingest" in result.output
 
 
-def test_eval_from_log_drafts_questions_from_thumbs_down(tmp_path, model_env):
+def test_eval_from_log_drafts_questions_from_thumbs_down(tmp_path, model_env, run_cli):
     from assistant import Answer, load_settings
     from assistant.feedback_log import QaLog
 
@@ -85,7 +70,7 @@ def test_eval_from_log_drafts_questions_from_thumbs_down(tmp_path, model_env):
     log.feedback(disliked, -1, "den står vist på forlagets side")
     log.close()
     out = tmp_path / "drafts.jsonl"
-    result = CliRunner().invoke(handbook, ["--home", str(home), "eval", "--from-log", str(out)])
+    result = run_cli("--home", str(home), "eval", "--from-log", str(out))
     assert result.exit_code == 0, result.output
     assert "Wrote 1 thumbs-down" in result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

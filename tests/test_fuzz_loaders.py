@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from assistant.datamodel import Section
 from assistant.errors import IngestError
 from ingest.loaders import load
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import make_pdfs  # noqa: E402
+import make_pdfs
 
 SCALE = max(1, int(os.environ.get("HANDBOOK_FUZZ_SCALE", "1")))
 FAST = settings(max_examples=150 * SCALE, deadline=None, database=None,

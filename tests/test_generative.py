@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +18,8 @@ from assistant.settings import load_settings
 from assistant.answer.verification import check
 from assistant.markers import strip_markers
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import llm_server  # noqa: E402
+import llm_server
+from processes import free_port
 
 SHORT = 24  # tokens per test answer: enough to see streaming and markers, little enough to stay fast
 PASSAGES = [
@@ -147,12 +145,12 @@ def test_condense_rewrites_or_keeps_the_question(server, settings):
     out = generative.condense("Hvornår udkom den?", history, settings)
     assert isinstance(out, str) and out.strip()
     assert generative.condense("Hvornår udkom den?", [], settings) == "Hvornår udkom den?"
-    down = dataclasses.replace(settings, llm_url=f"http://127.0.0.1:{llm_server.free_port()}/v1")
+    down = dataclasses.replace(settings, llm_url=f"http://127.0.0.1:{free_port()}/v1")
     assert generative.condense("Hvornår udkom den?", history, down) == "Hvornår udkom den?"
 
 
 def test_endpoint_down_raises_backend_error_quickly(settings, embedder):
-    down = dataclasses.replace(settings, llm_url=f"http://127.0.0.1:{llm_server.free_port()}/v1", llm_timeout=5)
+    down = dataclasses.replace(settings, llm_url=f"http://127.0.0.1:{free_port()}/v1", llm_timeout=5)
     generative.make_llm(down)  # imports llama-index and openai once, outside the timing
     t0 = time.perf_counter()
     with pytest.raises(BackendError) as err:
@@ -168,7 +166,7 @@ def test_endpoint_down_raises_backend_error_quickly(settings, embedder):
 def test_assistant_falls_back_to_extractive_with_a_notice(indexed_home):
     from assistant.pipeline import Assistant
 
-    port = llm_server.free_port()
+    port = free_port()
     settings = dataclasses.replace(indexed_home, llm="openai", llm_url=f"http://127.0.0.1:{port}/v1",
                                    llm_model="any", llm_timeout=5)
     assistant = Assistant(settings)

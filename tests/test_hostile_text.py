@@ -12,11 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from assistant import open_assistant
 from assistant.pipeline import Assistant
-from handbook.cli import cli
 from assistant.errors import QuestionError
 from assistant.settings import load_settings
 from ingest.indexing import ingest
@@ -42,10 +40,6 @@ UNRELATED = [
     "Hvilke barrierer er der for samarbejde med private virksomheder?",
     "Hvad bliver vejret i morgen?",
 ]
-
-
-def run(*args: str, input: str | None = None):
-    return CliRunner().invoke(cli, list(args), input=input, obj={}, catch_exceptions=False)
 
 
 def _answer_key(answer) -> tuple:
@@ -91,28 +85,29 @@ def test_planted_text_is_only_ever_quoted_with_its_source(planted_home):
 
 
 @pytest.mark.parametrize("length", [1001, 5000, 1_000_000])
-def test_too_long_questions_get_one_clear_line(indexed_home, model_env, length):
+def test_too_long_questions_get_one_clear_line(indexed_home, model_env, length, run_cli):
     question = ("Hvad siger håndbogen om fonde og kommuner? " * (length // 40 + 1))[:length]
     started = time.perf_counter()
     with pytest.raises(QuestionError, match=r"for langt \(\d+ tegn\).*1000 tegn"):
         open_assistant(indexed_home).ask(question)
     assert time.perf_counter() - started < 5
-    result = run("--home", str(indexed_home.home), "ask", question)
+    result = run_cli("--home", str(indexed_home.home), "ask", question)
     assert result.exit_code == 1 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("Error: Spørgsmålet er for langt")
 
 
-def test_the_length_limit_is_a_setting_and_the_limit_itself_is_allowed(indexed_home, model_env, monkeypatch):
+def test_the_length_limit_is_a_setting_and_the_limit_itself_is_allowed(indexed_home, model_env, monkeypatch,
+                                                                        run_cli):
     monkeypatch.setenv("HANDBOOK_MAX_QUESTION_CHARS", "60")
-    ok = run("--home", str(indexed_home.home), "ask", "--json", "Hvem udgav håndbogen? ".ljust(60, "x"))
+    ok = run_cli("--home", str(indexed_home.home), "ask", "--json", "Hvem udgav håndbogen? ".ljust(60, "x"))
     assert ok.exit_code == 0
-    bad = run("--home", str(indexed_home.home), "ask", "Hvem udgav håndbogen? ".ljust(61, "x"))
+    bad = run_cli("--home", str(indexed_home.home), "ask", "Hvem udgav håndbogen? ".ljust(61, "x"))
     assert bad.exit_code == 1 and "60 tegn" in bad.stderr and len(bad.stderr.splitlines()) == 1
 
 
-def test_a_long_line_on_stdin_is_an_error_object_and_the_rest_is_answered(indexed_home, model_env):
+def test_a_long_line_on_stdin_is_an_error_object_and_the_rest_is_answered(indexed_home, model_env, run_cli):
     lines = "Hvem udgav håndbogen?\n" + "ord " * 400 + "\nHvor mange arbejdspladser svarede?\n"
-    result = run("--home", str(indexed_home.home), "ask", "--json", input=lines)
+    result = run_cli("--home", str(indexed_home.home), "ask", "--json", input=lines)
     assert result.exit_code == 0
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == 3 and "error" in out[1] and "answer" in out[0] and "answer" in out[2]
@@ -141,19 +136,19 @@ def markup_home(tmp_path_factory, e5_model_dir):
     return settings
 
 
-def test_markup_in_questions_and_documents_comes_back_as_plain_text(markup_home, model_env):
-    result = run("--home", str(markup_home.home), "ask", "--json", MARKUP_QUESTION)
+def test_markup_in_questions_and_documents_comes_back_as_plain_text(markup_home, model_env, run_cli):
+    result = run_cli("--home", str(markup_home.home), "ask", "--json", MARKUP_QUESTION)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["question"] == MARKUP_QUESTION  # the characters as typed: not escaped, not stripped, not run
-    result = run("--home", str(markup_home.home), "ask", "--json", "Hvad skriver kommunens it-afdeling om kode?")
+    result = run_cli("--home", str(markup_home.home), "ask", "--json", "Hvad skriver kommunens it-afdeling om kode?")
     data = json.loads(result.stdout)
     text = data["answer"] + " ".join(c["quote"] + c.get("passage", "") for c in data["citations"])
     assert '<script>alert("hej")</script>' in text or "<b>fed</b>" in text  # the document's words, verbatim
     assert "&lt;" not in result.stdout and "&amp;" not in result.stdout  # JSON carries text, not HTML
     for value in _strings(data):
         assert "alert('skjult')" not in value and "hacked" not in value  # scripts of an HTML page are dropped
-    html = run("--home", str(markup_home.home), "ask", "--json", "Hvad er skrevet som tekst på websiden?")
+    html = run_cli("--home", str(markup_home.home), "ask", "--json", "Hvad er skrevet som tekst på websiden?")
     got = json.loads(html.stdout)
     assert '<iframe src="evil">' in " ".join(c["quote"] for c in got["citations"]) + got["answer"]
 
@@ -183,7 +178,7 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_api_keys_never_reach_logs_files_or_output(tmp_path, model_env, monkeypatch, caplog):
+def test_api_keys_never_reach_logs_files_or_output(tmp_path, model_env, monkeypatch, caplog, run_cli):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     home = tmp_path / "home"
@@ -195,9 +190,9 @@ def test_api_keys_never_reach_logs_files_or_output(tmp_path, model_env, monkeypa
     monkeypatch.setenv("HANDBOOK_LLM_API_KEY", SECRET)
     monkeypatch.setenv("MY_OTHER_KEY", SECRET + "-other")
     caplog.set_level(logging.DEBUG)
-    outputs = [run("--home", str(home), "ingest", "--json", str(docs))]
+    outputs = [run_cli("--home", str(home), "ingest", "--json", str(docs))]
     for args in (("ask", "--json", UNRELATED[0]), ("ask", UNRELATED[1])):
-        outputs.append(run("--home", str(home), *args))
+        outputs.append(run_cli("--home", str(home), *args))
     try:
         for url, key_env in ((f"http://127.0.0.1:{server.server_port}/v1", "HANDBOOK_LLM_API_KEY"),
                              ("http://127.0.0.1:9/v1", "MY_OTHER_KEY")):
@@ -205,7 +200,7 @@ def test_api_keys_never_reach_logs_files_or_output(tmp_path, model_env, monkeypa
             monkeypatch.setenv("HANDBOOK_LLM_URL", url)
             monkeypatch.setenv("HANDBOOK_LLM_MODEL", "test-model")
             monkeypatch.setenv("HANDBOOK_LLM_API_KEY_ENV", key_env)
-            outputs.append(run("--home", str(home), "ask", "--json", UNRELATED[0]))
+            outputs.append(run_cli("--home", str(home), "ask", "--json", UNRELATED[0]))
             assert outputs[-1].exit_code == 0, outputs[-1].output
             data = json.loads(outputs[-1].stdout)
             assert data.get("notice") and not data["refused"]  # the extractive answer with a notice

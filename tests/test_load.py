@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+pytest.importorskip("gradio_client")
+
 USERS = int(os.environ.get("HANDBOOK_LOAD_USERS", "20"))
 SECONDS = float(os.environ.get("HANDBOOK_LOAD_SECONDS", "30"))
 QUESTIONS = [
@@ -33,48 +29,10 @@ QUESTIONS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, indexed_home):
-    """`handbook serve` in a child process on a copy of the session index, with the Q&A log on."""
-    pytest.importorskip("gradio_client")
-    if not (REPO / "ui" / "cli.py").exists():
-        pytest.skip("the chat UI (ui/cli.py) is not there yet")
-    home = tmp_path_factory.mktemp("load") / "home"
-    shutil.copytree(indexed_home.index_dir, home / "index")
-    port = _free_port()
-    env = {**os.environ, "HANDBOOK_EMBED_MODEL": str(indexed_home.embed_model), "HANDBOOK_HOME": str(home),
-           "HANDBOOK_CONCURRENCY": "4", "HANDBOOK_MAX_QUEUE": "64", "HANDBOOK_LOG_ENABLED": "1",
-           "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "-c", "from handbook.cli import main; main()", "serve", "--port",
-                             str(port)], env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 180
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Handbook chat:"):
-                break
-            if time.monotonic() > deadline:
-                break
-        assert any(ln.startswith("Handbook chat:") for ln in lines), "".join(lines)
-        assert "127.0.0.1" in lines[-1]
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # keep the pipe drained
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def serve_env() -> dict[str, str]:
+    """conftest's handbook_server runs with these limits and the Q&A log on."""
+    return {"HANDBOOK_CONCURRENCY": "4", "HANDBOOK_MAX_QUEUE": "64", "HANDBOOK_LOG_ENABLED": "1"}
 
 
 def _ask(client, question: str) -> dict:
@@ -91,9 +49,10 @@ def _pct(values: list[float], p: float) -> float:
 
 
 @pytest.mark.slow
-def test_many_users_at_once_get_the_sequential_answers(server):
+def test_many_users_at_once_get_the_sequential_answers(handbook_server):
     from gradio_client import Client
 
+    server = handbook_server.url
     client = Client(server, verbose=False)
     reference, sequential = {}, []
     for q in QUESTIONS:

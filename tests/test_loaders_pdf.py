@@ -4,7 +4,6 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-import sys
 import time
 import unicodedata
 from pathlib import Path
@@ -17,8 +16,7 @@ from ingest.chunking import chunk_sections
 from ingest.loaders import load
 from ingest.loaders.pdf import load_pdf
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import make_pdfs  # noqa: E402
+import make_pdfs
 
 BOOKMARKED = ["a4", "a5_marks"]
 LAYOUT_ONLY = ["a4_plain", "a5"]
@@ -247,24 +245,18 @@ def test_long_pdf_speed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cli_ask_cites_the_printed_page(pdfs: dict, model_env: Path, tmp_path: Path) -> None:
+def test_cli_ask_cites_the_printed_page(pdfs: dict, model_env: Path, tmp_path: Path, run_cli) -> None:
     """End to end: `handbook ingest` a designed PDF, then `handbook ask --json` cites the page a reader finds."""
     import json
 
-    from click.testing import CliRunner
-
-    from handbook.cli import cli
-
     home = tmp_path / "home"
-    runner = CliRunner()
-    done = runner.invoke(cli, ["--home", str(home), "ingest", str(pdfs["a5"])], obj={})
+    done = run_cli("--home", str(home), "ingest", str(pdfs["a5"]))
     assert done.exit_code == 0, done.output
-    toc = runner.invoke(cli, ["--home", str(home), "toc"], obj={})
-    assert "Samarbejde på tværs" in toc.output and "2.2 Dialog med borgerne" in toc.output
+    toc = run_cli("--home", str(home), "toc")
+    assert toc.exit_code == 0 and "Samarbejde på tværs" in toc.output and "2.2 Dialog med borgerne" in toc.output
     placed = pdfs["a5_placed"]["Unge mellem 18 og 25 år deltager sjældent i borgermøder, men svarer gerne på "
                                "korte digitale spørgsmål."]
-    asked = runner.invoke(cli, ["--home", str(home), "ask", "--json",
-                                "Hvordan deltager unge mellem 18 og 25 år i borgermøder?"], obj={})
+    asked = run_cli("--home", str(home), "ask", "--json", "Hvordan deltager unge mellem 18 og 25 år i borgermøder?")
     assert asked.exit_code == 0, asked.output
     answer = json.loads(asked.output.strip().splitlines()[-1])
     assert not answer["refused"] and answer["citations"]

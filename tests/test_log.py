@@ -5,7 +5,6 @@ import json
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
 
 from assistant import Answer, Citation, ChapterRef, load_settings
 from assistant.feedback_log import LogError, QaLog, eval_question, export_thumbs_down, log_path, settings_snapshot
@@ -117,23 +116,19 @@ def test_eval_question_keeps_unknown_languages_valid():
     assert eval_question(row)["language"] == "da"
 
 
-def test_log_commands(tmp_path, settings, qa_log):
-    from handbook.cli import cli
-
-    runner = CliRunner()
+def test_log_commands(tmp_path, settings, qa_log, run_cli):
     home = str(settings.home)
-    assert runner.invoke(cli, ["--home", str(tmp_path / "nobody"), "log", "stats"], obj={}).output.startswith(
-        "Error: No Q&A log at")
+    missing = run_cli("--home", str(tmp_path / "nobody"), "log", "stats")
+    assert missing.exit_code == 1 and missing.output.startswith("Error: No Q&A log at")
     qa_log.feedback(qa_log.record(cited(), settings), -1)
-    result = runner.invoke(cli, ["--home", home, "log", "stats", "--json"], obj={})
+    result = run_cli("--home", home, "log", "stats", "--json")
     assert result.exit_code == 0 and json.loads(result.output)["thumbs_down"] == 1
-    result = runner.invoke(cli, ["--home", home, "log", "stats"], obj={})
+    result = run_cli("--home", home, "log", "stats")
     assert "thumbs down: 1" in result.output
     out = tmp_path / "down.jsonl"
-    result = runner.invoke(cli, ["--home", home, "log", "export", "--thumbs-down", str(out)], obj={})
+    result = run_cli("--home", home, "log", "export", "--thumbs-down", str(out))
     assert result.exit_code == 0 and "Wrote 1 question to" in result.output and out.exists()
-    result = runner.invoke(cli, ["--home", str(tmp_path / "nobody"), "log", "export", "--thumbs-down", str(out)],
-                           obj={})
+    result = run_cli("--home", str(tmp_path / "nobody"), "log", "export", "--thumbs-down", str(out))
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
 
 

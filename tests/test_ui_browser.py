@@ -1,24 +1,19 @@
-"""End to end in headless Chromium: the real `handbook serve` on a free port, driven like a user would.
+"""End to end in headless Chromium: the real `handbook serve` (conftest's handbook_server), driven like a user would.
 
 The tests also take the screenshots in docs/screenshots/ (answer with sources, reading pane, refusal, phone).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
-
 CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
+                                 "(/usr/bin/chromium): apt-get install -y chromium")]
+pytest.importorskip("playwright.sync_api", reason="the Python playwright package is not installed")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -27,60 +22,8 @@ QUOTE = "Senere er lignende toiletter blevet indført på tre skoler i Aarhus."
 ANSWER_TIMEOUT = 180_000  # ms; an answer takes 5-15 s on two cores, more while other tests run
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(indexed_home, e5_model_dir, tmp_path_factory):
-    """`handbook serve` on a copy of the indexed home (the log and browser key are written there)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): apt-get install -y chromium")
-    pytest.importorskip("playwright.sync_api", reason="the Python playwright package is not installed")
-    home = tmp_path_factory.mktemp("serve") / "home"
-    shutil.copytree(indexed_home.home, home, ignore=shutil.ignore_patterns("logs"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDBOOK_")}
-    env.update(HANDBOOK_HOME=str(home), HANDBOOK_EMBED_MODEL=str(e5_model_dir), HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    out = (home.parent / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-c", "from handbook.cli import main; main()", "serve", "--port",
-                             str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 300
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"handbook serve exited: {(home.parent / 'serve.log').read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("handbook serve did not answer within 5 minutes")
-            time.sleep(1)
-        for _ in range(50):  # the URL line is printed right after the server starts answering
-            if f"Handbook chat: {url}" in (home.parent / "serve.log").read_text():
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("handbook serve did not print its URL")
-        yield {"url": url, "home": home}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        out.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
+def browser(handbook_server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -90,16 +33,16 @@ def browser(server):
 
 
 @pytest.fixture(scope="module")
-def page(browser, server):
+def page(browser, handbook_server):
     """One desktop tab whose conversation the tests below build on, starting with QUESTION answered."""
     context = browser.new_context(viewport={"width": 1400, "height": 900},
                                   permissions=["clipboard-read", "clipboard-write"])
     pg = context.new_page()
     pg.dialogs, pg.external = [], []
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    local = (server["url"], "data:", "blob:")
+    local = (handbook_server.url, "data:", "blob:")
     pg.on("request", lambda r: None if r.url.startswith(local) else pg.external.append(r.url))
-    pg.goto(server["url"])
+    pg.goto(handbook_server.url)
     pg.wait_for_selector("#hb-question textarea", timeout=60_000)
     ask(pg, QUESTION)
     yield pg
@@ -161,14 +104,14 @@ def test_copy_answer_with_sources(page):
     assert QUESTION in text and QUOTE in text and "[1] 05-private-virksomheder.md" in text
 
 
-def test_thumbs_down_with_comment_is_logged(page, server):
+def test_thumbs_down_with_comment_is_logged(page, handbook_server):
     page.locator("#hb-chat button[aria-label='Dislike']").last.click()
     page.locator("#hb-comment textarea").wait_for(timeout=20_000)
     page.fill("#hb-comment textarea", "Mangler tallet for Vesthimmerland")
     page.click("#hb-comment-send")
     page.wait_for_function("!document.querySelector('#hb-comment textarea') || "
                            "document.querySelector('#hb-comment textarea').offsetParent === null", timeout=20_000)
-    db = sqlite3.connect(str(server["home"] / "logs" / "qa.sqlite"))
+    db = sqlite3.connect(str(handbook_server.home / "logs" / "qa.sqlite"))
     rows = db.execute("SELECT a.question, f.rating, f.comment FROM feedback f JOIN answers a ON a.id = f.answer_id "
                       "ORDER BY f.id").fetchall()
     db.close()
@@ -224,11 +167,11 @@ def test_conversation_survives_reload_and_can_be_restarted(page):
     assert answers(page) == 0
 
 
-def test_phone_width(browser, server):
+def test_phone_width(browser, handbook_server):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   device_scale_factor=2)
     pg = context.new_page()
-    pg.goto(server["url"])
+    pg.goto(handbook_server.url)
     pg.wait_for_selector("#hb-question textarea", timeout=60_000)
     pg.locator("#hb-chat button", has_text="Hvad handler casen om skoletoilettet").click()  # a start-screen example
     pg.wait_for_selector("#hb-chat .hb-sources", timeout=ANSWER_TIMEOUT)

@@ -3,23 +3,46 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
 from assistant import open_assistant
 from assistant.feedback_log import QaLog
 from ui import chat, reader, render
 
+import make_pdfs
+
 HOSTILE = 'Hvad er <script>alert("x")</script><img src=x onerror="alert(1)"> Innovationsbarometeret?'
 
 
-def run(question: str, settings, state=None, qa_log=None) -> list[tuple[list[dict], dict]]:
-    return list(chat.respond(question, None, state, settings=settings, qa_log=qa_log))
+def run(question: str, settings, state=None, qa_log=None, assistant=None) -> list[tuple[list[dict], dict]]:
+    """Everything chat.respond yields for one question (without `assistant`, the process-wide one for settings)."""
+    return list(chat.respond(question, None, state, settings=settings, qa_log=qa_log, assistant=assistant))
+
+
+class RecordingWrapper:
+    """The real Assistant, noting the history each stream() call is given."""
+
+    def __init__(self, real):
+        self.real, self.histories = real, []
+
+    def stream(self, question, history=None):
+        self.histories.append(history)
+        return self.real.stream(question, history)
+
+
+class FailingWrapper:
+    """The real Assistant, except that the answer breaks off with an unexpected error after its first piece."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def stream(self, question, history=None):
+        for answer in self.real.stream(question, history):
+            yield answer
+            raise RuntimeError("secret internals")
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +84,11 @@ def test_citation_opens_the_chapter_with_the_quote_highlighted(first, indexed_ho
     assert pane.count("hb-hit") == 1 and 'class="hb-sec hb-target"' in pane
 
 
-def test_follow_up_passes_the_conversation(first, indexed_home, monkeypatch):
-    seen: list = []
-    real = open_assistant(indexed_home)
-
-    class Spy:
-        def stream(self, question, history=None):
-            seen.append(history)
-            return real.stream(question, history)
-
-    monkeypatch.setattr(chat, "open_assistant", lambda settings: Spy())
+def test_follow_up_passes_the_conversation(first, indexed_home):
+    assistant = RecordingWrapper(open_assistant(indexed_home))
     state = first[-1][1]
-    msgs, state = run("Og hvad med fonde?", indexed_home, state)[-1]
-    assert seen == [[("Hvor mange skoler i Aarhus fik nye toiletter?", state["turns"][0]["answer"])]]
+    msgs, state = run("Og hvad med fonde?", indexed_home, state, assistant=assistant)[-1]
+    assert assistant.histories == [[("Hvor mange skoler i Aarhus fik nye toiletter?", state["turns"][0]["answer"])]]
     assert len(msgs) == 4 and len(state["turns"]) == 2
     assert any(c["source"] == "09-fonde.md" for c in state["turns"][1]["citations"])
 
@@ -133,9 +148,6 @@ def test_contents_open_chapters_and_sections(indexed_home):
 
 
 def test_pdf_citation_shows_the_page_image(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-    import make_pdfs
-
     pdf = tmp_path / "bog.pdf"
     make_pdfs.make_plain_pdf(pdf, [["Første side handler om samarbejde."], ["Anden side om fonde og penge."]])
     record = SimpleNamespace(path=str(pdf))
@@ -168,12 +180,11 @@ def test_question_errors_are_shown(indexed_home):
     assert "for langt" in msgs[-1]["content"]
 
 
-def test_unexpected_failures_never_show_a_traceback(indexed_home, monkeypatch):
-    def boom(settings):
-        raise RuntimeError("secret internals")
-    monkeypatch.setattr(chat, "open_assistant", boom)
-    msgs, _ = run("Hvad er en fond?", indexed_home)[-1]
-    assert msgs[-1]["content"] == render.error_html(chat.FAILED)
+def test_unexpected_failures_never_show_a_traceback(indexed_home):
+    results = run("Hvad er en fond?", indexed_home, assistant=FailingWrapper(open_assistant(indexed_home)))
+    msgs, state = results[-1]
+    assert msgs[-1]["content"] == render.error_html(chat.FAILED) and state["turns"][-1]["error"] == chat.FAILED
+    assert not any("secret internals" in m["content"] or "Traceback" in m["content"] for y in results for m in y[0])
 
 
 def test_thumbs_and_comment_reach_the_log(first, indexed_home, tmp_path):
@@ -225,13 +236,13 @@ def fake_launch(monkeypatch):
     return calls
 
 
-def serve(tmp_path, *args, env=None):
-    from handbook.cli import cli
+@pytest.fixture
+def serve(run_cli):
+    """`handbook --home DIR serve ARGS...` through conftest's run_cli."""
+    return lambda home, *args, env=None: run_cli("--home", home, "serve", *args, env=env)
 
-    return CliRunner().invoke(cli, ["--home", str(tmp_path), "serve", *args], obj={}, env=env)
 
-
-def test_serve_binds_localhost_and_prints_the_url(tmp_path, fake_launch):
+def test_serve_binds_localhost_and_prints_the_url(tmp_path, fake_launch, serve):
     result = serve(tmp_path)
     assert result.exit_code == 0, result.output
     assert fake_launch["server_name"] == "127.0.0.1" and fake_launch["server_port"] == 7860
@@ -239,7 +250,7 @@ def test_serve_binds_localhost_and_prints_the_url(tmp_path, fake_launch):
     assert "Handbook chat: http://127.0.0.1:7860/" in result.output and "Warning" not in result.output
 
 
-def test_serve_warns_without_login_on_other_addresses(tmp_path, fake_launch):
+def test_serve_warns_without_login_on_other_addresses(tmp_path, fake_launch, serve):
     result = serve(tmp_path, "--host", "0.0.0.0", "--port", "8123")
     assert result.exit_code == 0 and "Warning: serving on 0.0.0.0 without a login" in result.output
     result = serve(tmp_path, "--host", "0.0.0.0", env={"HANDBOOK_AUTH": "ida:hemmelig"})
@@ -247,7 +258,7 @@ def test_serve_warns_without_login_on_other_addresses(tmp_path, fake_launch):
     assert fake_launch["auth"] == [("ida", "hemmelig")] and "hemmelig" not in result.output
 
 
-def test_serve_reads_logins_from_a_file_and_refuses_share(tmp_path, fake_launch):
+def test_serve_reads_logins_from_a_file_and_refuses_share(tmp_path, fake_launch, serve):
     good = tmp_path / "logins"
     good.write_text("# brugere\nida:a:b\n\nole:pw\n", encoding="utf-8")
     assert serve(tmp_path, env={"HANDBOOK_AUTH_FILE": str(good)}).exit_code == 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ from assistant.errors import BackendError
 from assistant.retrieval.retriever import Hit
 from assistant.settings import load_settings
 
+import llm_server
+
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-sys.path.insert(0, str(FIXTURES))
-import llm_server  # noqa: E402
 
 AUTHORS = ("Håndbogen er lavet af Center for Offentlig Innovation (COI) og udgivet af Dansk Psykologisk Forlag. "
            "Forfatterne til håndbogen er Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer.")
