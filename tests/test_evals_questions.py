@@ -1,4 +1,8 @@
-"""The question sets follow their documented format, and every key fact is an exact string of the corpus."""
+"""The question sets follow their documented format, and every key fact is an exact string of the corpus.
+
+Two pairs of halves: dev/test (tuned on / reported), and blind-dev/blind-test (written without looking at the
+assistant's answers). The size and mix rules are dev/test's; everything else holds for all four sets.
+"""
 from __future__ import annotations
 
 import re
@@ -12,11 +16,16 @@ from evals.runner import KINDS, QUESTIONS_DIR, load_questions
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CHAPTERS = sorted(p for p in CORPUS.glob("*.md") if p.name != "README.md")
+SETS = ("dev", "test", "blind-dev", "blind-test")
+HALVES = [("dev", "test"), ("blind-dev", "blind-test")]
+# Known stale, to be fixed in evals/questions: b756a48 renamed 13-vaerktoejer.md's section "Hvad vi ikke ved om
+# værktøjerne" to "Udfoldelige sider og den røde tråd". test_known_stale_sections_are_fixed fails once it is fixed.
+STALE = {("blind-test-005", "13-vaerktoejer.md", "Hvad vi ikke ved om værktøjerne")}
 
 
 @pytest.fixture(scope="module")
 def sets() -> dict[str, list[dict]]:
-    return {name: load_questions(QUESTIONS_DIR / f"{name}.jsonl") for name in ("dev", "test")}
+    return {name: load_questions(QUESTIONS_DIR / f"{name}.jsonl") for name in SETS}
 
 
 def headings(path: Path) -> set[str]:
@@ -30,44 +39,68 @@ def test_size_and_mix(sets):
     assert sum(q["language"] == "en" for q in everything) >= 10
     share = len(sets["dev"]) / len(everything)
     assert 0.5 <= share <= 0.7, share
-    for name, rows in sets.items():
-        assert set(Counter(q["kind"] for q in rows)) == set(KINDS), f"{name} lacks a kind"
+    for name in ("dev", "test"):
+        assert set(Counter(q["kind"] for q in sets[name])) == set(KINDS), f"{name} lacks a kind"
+
+
+def test_blind_sets_are_there(sets):
+    for name in ("blind-dev", "blind-test"):
+        assert sets[name], f"{name}.jsonl is empty"
 
 
 def test_ids_are_unique_across_sets(sets):
-    ids = [q["id"] for rows in sets.values() for q in rows]
-    assert len(ids) == len(set(ids))
+    ids = Counter(q["id"] for rows in sets.values() for q in rows)
+    assert not [i for i, n in ids.items() if n > 1]
 
 
-def test_no_question_is_in_both_sets(sets):
-    assert not {norm(q["question"]) for q in sets["dev"]} & {norm(q["question"]) for q in sets["test"]}
-
-
-def test_key_facts_occur_in_the_corpus(sets):
-    corpus = " ".join(norm(p.read_text(encoding="utf-8")) for p in CHAPTERS)
-    missing = [(q["id"], alt) for rows in sets.values() for q in rows for fact in q["key_facts"] for alt in fact
-               if norm(alt) not in corpus]
-    assert not missing
-
-
-def test_expected_sources_and_sections_exist(sets):
-    files = {p.name: headings(p) for p in CHAPTERS}
-    bad = []
-    for rows in sets.values():
-        for q in rows:
-            for e in q["expected"]:
-                if e["source"] not in files or ("section" in e and e["section"] not in files[e["source"]]):
-                    bad.append((q["id"], e))
+@pytest.mark.parametrize("name", SETS)
+def test_ids_name_their_set(sets, name):
+    bad = [q["id"] for q in sets[name] if not re.fullmatch(rf"{re.escape(name)}-\d{{3}}", str(q["id"]))]
     assert not bad
 
 
-def test_covered_flags_and_follow_ups(sets):
-    for rows in sets.values():
-        for q in rows:
-            if q["kind"] == "out-of-scope":
-                assert not q["covered"] and not q["key_facts"], q["id"]
-            if q["covered"]:
-                assert q["expected"] and q["key_facts"], q["id"]
-            if q["kind"] == "follow-up":
-                assert q["history"] and all(len(turn) == 2 for turn in q["history"]), q["id"]
-            assert re.fullmatch(r"(dev|test)-\d{3}", q["id"])
+@pytest.mark.parametrize("first,second", HALVES)
+def test_no_question_is_in_both_halves(sets, first, second):
+    both = {norm(q["question"]) for q in sets[first]} & {norm(q["question"]) for q in sets[second]}
+    assert not both
+
+
+@pytest.fixture(scope="module")
+def corpus_text() -> str:
+    return " ".join(norm(p.read_text(encoding="utf-8")) for p in CHAPTERS)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_key_facts_occur_in_the_corpus(sets, corpus_text, name):
+    missing = [(q["id"], alt) for q in sets[name] for fact in q["key_facts"] for alt in fact
+               if norm(alt) not in corpus_text]
+    assert not missing
+
+
+def missing_sections(rows: list[dict]) -> set[tuple[str, str, str | None]]:
+    """(id, source, section) of each expected place that is not a file, or not a heading in it."""
+    files = {p.name: headings(p) for p in CHAPTERS}
+    return {(q["id"], e["source"], e.get("section")) for q in rows for e in q["expected"]
+            if e["source"] not in files or ("section" in e and e["section"] not in files[e["source"]])}
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_expected_sources_and_sections_exist(sets, name):
+    assert not missing_sections(sets[name]) - STALE
+
+
+@pytest.mark.xfail(strict=True, reason="blind-test-005 names a section b756a48 renamed; fix it in "
+                                       "evals/questions/blind-test.jsonl, then empty STALE")
+def test_known_stale_sections_are_fixed(sets):
+    assert not missing_sections([q for rows in sets.values() for q in rows]) & STALE
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_covered_flags_and_follow_ups(sets, name):
+    for q in sets[name]:
+        if q["kind"] == "out-of-scope":
+            assert not q["covered"] and not q["key_facts"], q["id"]
+        if q["covered"]:
+            assert q["expected"] and q["key_facts"], q["id"]
+        if q["kind"] == "follow-up":
+            assert q["history"] and all(len(turn) == 2 for turn in q["history"]), q["id"]
