@@ -16,10 +16,25 @@ import numpy as np
 
 from assistant.answer import prompts
 from assistant.answer.citations import cite
-from assistant.answer.extractive import (Candidate, CandidateVectors, candidates, relevance_score, score_candidates,
-                                         select, sentence_vectors)
-from assistant.answer.intents import (STRUCTURE_EXAMPLES, STRUCTURE_SIMILARITY, STRUCTURE_WORDS, is_follow_up,
-                                      structure_intent, switches_topic, wants_list, wants_number)
+from assistant.answer.extractive import (
+    Candidate,
+    CandidateVectors,
+    candidates,
+    relevance_score,
+    score_candidates,
+    select,
+    sentence_vectors,
+)
+from assistant.answer.intents import (
+    STRUCTURE_EXAMPLES,
+    STRUCTURE_SIMILARITY,
+    STRUCTURE_WORDS,
+    is_follow_up,
+    structure_intent,
+    switches_topic,
+    wants_list,
+    wants_number,
+)
 from assistant.answer.language import detect_language
 from assistant.answer.sentences import split_sentences
 from assistant.answer.spans import answer_span
@@ -28,6 +43,7 @@ from assistant.errors import BackendError, QuestionError
 from assistant.index.catalog import TocEntry
 from assistant.index.store import Store
 from assistant.markers import marker
+from assistant.model.calibration import refusal_threshold
 from assistant.model.embedding import load_embedder
 from assistant.retrieval.retriever import Hit, Retriever, fuse, nearest_chapters
 from assistant.settings import Settings
@@ -147,7 +163,8 @@ class Assistant:
         """The answer to one retrieval: drafts while it is composed, then the finished Answer."""
         t1 = time.perf_counter()
         answer = self._contents(found) if found.intent else None
-        if answer is None and (found.relevance < self.settings.threshold_for(found.language) or not found.candidates):
+        threshold = refusal_threshold(self.settings, found.language)
+        if answer is None and (found.relevance < threshold or not found.candidates):
             answer = self._refusal(found)
         elif answer is None and self.settings.llm != "extractive":
             answer = yield from self._generate(found, history or [])

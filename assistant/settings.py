@@ -48,19 +48,6 @@ class Settings:
     auth_file: str | None = None
 
     @property
-    def threshold(self) -> float:
-        """The refusal threshold in force: the setting if given, else the one calibrated for the model."""
-        return self.threshold_for(None)
-
-    def threshold_for(self, language: str | None) -> float:
-        """The setting if given, else the threshold calibrated for the model and the question's language."""
-        if self.refusal_threshold is not None:
-            return self.refusal_threshold
-        from assistant.model.calibration import calibrated_threshold
-
-        return calibrated_threshold(self.embed_model, language)
-
-    @property
     def index_dir(self) -> Path:
         return self.home / "index"
 

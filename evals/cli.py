@@ -39,8 +39,8 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
 
     The test set is never tuned on: use dev for tuning and --calibrate. --from-log drafts questions from
     thumbs-down answers: review each (covered? key facts?) before adding it to the dev set."""
-    from assistant.errors import HandbookError
     from assistant.command import settings_from
+    from assistant.errors import HandbookError
     from assistant.index.store import has_index
 
     from . import gate as gate_mod
@@ -64,7 +64,8 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
         if not has_index(settings):
             raise click.ClickException("Nothing is indexed yet: run `handbook ingest` first.")
         if calibrate:
-            from .calibrate import CALIBRATION_FILE, calibrate as run_calibration
+            from .calibrate import CALIBRATION_FILE
+            from .calibrate import calibrate as run_calibration
 
             record = run_calibration(settings)
             c = record["chosen"]

@@ -27,9 +27,9 @@ import re
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
+from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.markers import MARKER, MARKER_RUN, parse_markers
 from assistant.retrieval.terms import terms
-from assistant.answer.sentences import clean_sentence, split_sentences
 
 SUPPORT_THRESHOLD = 0.6
 _LIST_NUMBER = re.compile(r"\d{1,3}[.)]")

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence
 
+from assistant.model.calibration import refusal_threshold
 from assistant.settings import Settings
 
 from . import metrics
@@ -195,7 +196,7 @@ class Config:
                     "llama-index VectorStoreIndex, default SentenceSplitter, same embedding model, top node as answer",
                     "embed_model": s.embed_model, "top_k": s.top_k}
         return {"name": self.name, "baseline": False, "description": self.description, "retrieval": s.retrieval,
-                "top_k": s.top_k, "refusal_threshold": s.threshold, "max_sentences": s.max_sentences,
+                "top_k": s.top_k, "refusal_threshold": refusal_threshold(s), "max_sentences": s.max_sentences,
                 "embed_model": s.embed_model, "llm": s.llm}
 
 
@@ -211,7 +212,7 @@ def compare_configs(settings: Settings, *, modes: Iterable[str] = ("hybrid", "de
         if mode != settings.retrieval:
             configs.append(Config(mode, settings.with_options(retrieval=mode), description=f"retrieval={mode}"))
     for t in thresholds:
-        if float(t) != settings.threshold:
+        if float(t) != refusal_threshold(settings):
             configs.append(Config(f"{settings.retrieval}@{float(t):g}", settings.with_options(refusal_threshold=t),
                                   description=f"refusal_threshold={float(t):g}"))
     if baseline:

@@ -16,7 +16,14 @@ import numpy as np
 
 from assistant import Settings, load_settings, open_assistant
 from assistant.answer.extractive import Candidate
-from assistant.answer.scorer import QUESTION_FEATURES, WEIGHTS_FILE, Model, Sentence, question_features, question_model
+from assistant.answer.scorer import (
+    QUESTION_FEATURES,
+    WEIGHTS_FILE,
+    Model,
+    Sentence,
+    question_features,
+    question_model,
+)
 
 from .metrics import contains_fact
 from .runner import AssistantEngine, load_questions, resolve_history

@@ -5,8 +5,8 @@ import bisect
 import hashlib
 import re
 
-from assistant.datamodel import Chunk, Section
 from assistant.answer.sentences import split_sentences
+from assistant.datamodel import Chunk, Section
 
 TARGET_WORDS = 110
 MAX_WORDS = 180

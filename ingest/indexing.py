@@ -12,15 +12,15 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from assistant.index.catalog import FileRecord, SpanVectors
-from assistant.datamodel import Chunk, Section
-from assistant.hashing import file_sha256
-from assistant.index.lock import exclusive
-from assistant.model.embedding import load_embedder, prepare_model
-from assistant.errors import IndexBusyError, IngestError
 from assistant.answer.sentences import clean_sentence, split_sentences
-from assistant.settings import Settings
+from assistant.datamodel import Chunk, Section
+from assistant.errors import IndexBusyError, IngestError
+from assistant.hashing import file_sha256
+from assistant.index.catalog import FileRecord, SpanVectors
+from assistant.index.lock import exclusive
 from assistant.index.store import Store
+from assistant.model.embedding import load_embedder, prepare_model
+from assistant.settings import Settings
 
 from .chunking import chunk_sections
 from .discovery import discover

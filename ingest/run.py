@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.settings import Settings
 from assistant.index.store import Store
+from assistant.settings import Settings
 
 from .indexing import IngestReport, Progress, ingest, ingest_lock, remove_source
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from assistant.index.store import has_index
 from assistant.model.embedding import choose_backend, prepare_model
 from assistant.settings import Settings
-from assistant.index.store import has_index
 
 from .run import ingest_paths, summary_line
 

@@ -18,9 +18,6 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CHAPTERS = sorted(p for p in CORPUS.glob("*.md") if p.name != "README.md")
 SETS = ("dev", "test", "blind-dev", "blind-test")
 HALVES = [("dev", "test"), ("blind-dev", "blind-test")]
-# Known stale, to be fixed in evals/questions: b756a48 renamed 13-vaerktoejer.md's section "Hvad vi ikke ved om
-# værktøjerne" to "Udfoldelige sider og den røde tråd". test_known_stale_sections_are_fixed fails once it is fixed.
-STALE = {("blind-test-005", "13-vaerktoejer.md", "Hvad vi ikke ved om værktøjerne")}
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +83,7 @@ def missing_sections(rows: list[dict]) -> set[tuple[str, str, str | None]]:
 
 @pytest.mark.parametrize("name", SETS)
 def test_expected_sources_and_sections_exist(sets, name):
-    assert not missing_sections(sets[name]) - STALE
-
-
-@pytest.mark.xfail(strict=True, reason="blind-test-005 names a section b756a48 renamed; fix it in "
-                                       "evals/questions/blind-test.jsonl, then empty STALE")
-def test_known_stale_sections_are_fixed(sets):
-    assert not missing_sections([q for rows in sets.values() for q in rows]) & STALE
+    assert not missing_sections(sets[name])
 
 
 @pytest.mark.parametrize("name", SETS)

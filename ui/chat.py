@@ -10,9 +10,9 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator
 
 from assistant import Answer, Settings, open_assistant
+from assistant.answer.render import render_text
 from assistant.errors import HandbookError, NoIndexError
 from assistant.feedback_log import LogError, QaLog
-from assistant.answer.render import render_text
 
 from . import reader
 from .render import answer_html, pending_html, question_html

@@ -5,7 +5,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import click
 

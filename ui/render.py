@@ -11,7 +11,7 @@ import html
 import re
 from typing import Any
 
-from assistant.markers import link_markers
+from assistant.markers import chapter_label, link_markers
 
 CONTEXT_CHARS = 220
 REFUSAL_TITLE = "Det står ikke i håndbogen"
@@ -167,8 +167,7 @@ def refusal_body(turn: dict[str, Any], t: int) -> str:
 
 
 def _label(ref: dict[str, Any]) -> str:
-    n = ref.get("chapter_number")
-    return f"{n}. {ref.get('title', '')}" if n is not None else ref.get("title", "")
+    return chapter_label(ref.get("chapter_number"), ref.get("title", ""))
 
 
 def toc_html(chapters: list[Any]) -> str:

@@ -1,8 +1,9 @@
 """Citations: the exact quote, where it stands (chapter, section, page or lines), and its [n] marker."""
 from __future__ import annotations
 
-from assistant.datamodel import Chunk, Citation
 from assistant.answer.sentences import clean_sentence
+from assistant.datamodel import Chunk, Citation
+
 
 def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
     """A citation of chunk.text[start:end], with the line range of exactly that span."""

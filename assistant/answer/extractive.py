@@ -9,7 +9,13 @@ from typing import Callable
 
 import numpy as np
 
-from assistant.answer.scorer import Sentence, question_features, question_model, sentence_features, sentence_scores
+from assistant.answer.scorer import (
+    Sentence,
+    question_features,
+    question_model,
+    sentence_features,
+    sentence_scores,
+)
 from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.index.catalog import SentenceViews
 from assistant.model.embedding import Embedder

@@ -14,15 +14,15 @@ from urllib.parse import urlsplit
 
 from assistant.answer import prompts
 from assistant.answer.citations import cite
-from assistant.datamodel import Citation
-from assistant.model.embedding import Embedder
-from assistant.errors import BackendError
-from assistant.retrieval.terms import terms
-from assistant.retrieval.retriever import Hit
 from assistant.answer.sentences import split_sentences
-from assistant.settings import Settings
 from assistant.answer.verification import SentenceCheck, check, render
+from assistant.datamodel import Citation
+from assistant.errors import BackendError
 from assistant.markers import strip_markers
+from assistant.model.embedding import Embedder
+from assistant.retrieval.retriever import Hit
+from assistant.retrieval.terms import terms
+from assistant.settings import Settings
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434/v1"
 MAX_TOKENS = 512            # an answer of a few cited sentences

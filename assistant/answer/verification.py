@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from assistant.answer import prompts
+from assistant.answer.extractive import sentence_vectors
+from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.markers import LEADING_MARKERS, parse_markers, strip_markers
 from assistant.model.embedding import Embedder
-from assistant.answer.extractive import sentence_vectors
 from assistant.retrieval.terms import STOPWORDS, terms, words
-from assistant.answer.sentences import clean_sentence, split_sentences
 
 # A sentence is supported when it cites only existing passages, has content words, every number, name and quoted
 # title in it stands in the quotes it cites, and one of the two thresholds passes. Calibrated on the 48 labelled pairs

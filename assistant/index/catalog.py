@@ -15,8 +15,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from assistant.markers import chapter_label
 from assistant.datamodel import ChapterRef, Chunk, Section
+from assistant.markers import chapter_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -146,16 +146,9 @@ class Catalog:
         return [Chunk.from_metadata(i, t, json.loads(m)) for i, t, m in rows]
 
     def sentence_vectors(self, chunk_ids: Iterable[str]) -> dict[str, SpanVectors]:
-        """Each chunk's sentence vectors made at ingest, by (start, end) in the chunk's text."""
-        ids = list(dict.fromkeys(chunk_ids))
-        out: dict[str, SpanVectors] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            rows = self.db.execute(f"SELECT chunk_id, start, end, vector FROM sentences WHERE chunk_id IN "
-                                   f"({','.join('?' * len(part))})", part).fetchall()
-            for cid, start, end, blob in rows:
-                out.setdefault(cid, {})[(start, end)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-        return out
+        """Each chunk's pooled sentence vectors made at ingest, by (start, end) in the chunk's text."""
+        return {cid: {span: pooled for span, (pooled, _) in views.items()}
+                for cid, views in self.sentence_views(chunk_ids).items()}
 
     def sentence_views(self, chunk_ids: Iterable[str]) -> dict[str, SentenceViews]:
         """Each chunk's sentences in both views (pooled in context, embedded alone), by (start, end)."""

@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.index import recovery
-from assistant.index.catalog import Catalog
 from assistant.datamodel import Chunk
 from assistant.errors import NoIndexError, SettingsError
+from assistant.index import recovery
+from assistant.index.catalog import Catalog
 from assistant.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

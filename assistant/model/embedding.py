@@ -21,8 +21,15 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.model.build import MARKER_FILE, model_ready, prepare_e5_model
-from assistant.model.onnx_runtime import (ONNX_REQUIREMENT, OnnxEncoder, export_onnx, onnx_file, stale_reason,
-                                          unsupported_reason, usable_threads)
+from assistant.model.onnx_runtime import (
+    ONNX_REQUIREMENT,
+    OnnxEncoder,
+    export_onnx,
+    onnx_file,
+    stale_reason,
+    unsupported_reason,
+    usable_threads,
+)
 from assistant.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:

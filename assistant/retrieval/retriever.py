@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from assistant.datamodel import ChapterRef, Chunk
+from assistant.index.store import Store
 from assistant.model.embedding import Embedder
 from assistant.retrieval.terms import terms
-from assistant.index.store import Store
 
 RRF_K = 60
 

@@ -8,7 +8,13 @@ from typing import Any, Iterator
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
-from .structure import chapter_number_from_title, is_byline, section_kind, with_front_matter
+from .structure import (
+    chapter_number_from_title,
+    is_byline,
+    section_kind,
+    with_front_matter,
+)
+from .textfile import probe
 
 _STYLE = re.compile(r"^(?:heading|overskrift|[üu]berschrift|titre)\s*(\d)$", re.IGNORECASE)
 _TITLE = re.compile(r"^(?:title|titel|titre)$", re.IGNORECASE)
@@ -30,16 +36,7 @@ def load_docx(path: Path, source: str) -> list[Section]:
 def _open(path: Path) -> Any:
     import docx
 
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
-    if size == 0:
-        raise IngestError(str(path), "the file is empty; save the document again")
-    if size > MAX_DOCX_BYTES:
-        raise IngestError(str(path), f"the file is {size // 2**20} MB, over the 200 MB limit; split it")
+    head, _ = probe(path, MAX_DOCX_BYTES, empty="save the document again", too_big="; split it", head=8)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise IngestError(str(path), "this is a password-protected or old-format (.doc) Word file; remove the "
                           "password or save it as .docx")

@@ -8,7 +8,13 @@ from typing import Any
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
-from .structure import chapter_number_from_title, is_byline, parse_date, section_kind, with_front_matter
+from .structure import (
+    chapter_number_from_title,
+    is_byline,
+    parse_date,
+    section_kind,
+    with_front_matter,
+)
 from .textfile import read_text
 
 DROP = {"script", "style", "nav", "noscript", "template", "svg", "canvas", "iframe", "form", "button", "select",

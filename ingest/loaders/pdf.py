@@ -15,11 +15,20 @@ from typing import Any
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
-from .pdf_layout import Line, PageLayout, body_size, line_pitch, mark_furniture, read_page, roman_value
+from .pdf_layout import (
+    Line,
+    PageLayout,
+    body_size,
+    line_pitch,
+    mark_furniture,
+    read_page,
+    roman_value,
+)
 from .pdf_page import iter_pages
 from .pdf_structure import Mark, layout_marks, outline_marks, page_marks
 from .pdf_text import TextBuilder, is_leader_line, vocabulary
 from .structure import section_kind, with_front_matter
+from .textfile import probe
 
 log = logging.getLogger("handbook.ingest")
 MAX_PDF_BYTES = 500 * 1024 * 1024
@@ -48,18 +57,8 @@ def load_pdf(path: Path, source: str) -> list[Section]:
 
 
 def _check_bytes(path: Path) -> None:
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(1024)
-            fh.seek(max(0, size - 4096))
-            tail = fh.read()
-    except OSError as exc:
-        raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
-    if size == 0:
-        raise IngestError(str(path), "the file is empty; download or export the PDF again")
-    if size > MAX_PDF_BYTES:
-        raise IngestError(str(path), f"the file is {size // 2**20} MB, over the 500 MB limit; split the PDF")
+    head, tail = probe(path, MAX_PDF_BYTES, empty="download or export the PDF again", too_big="; split the PDF",
+                       head=1024, tail=4096)
     if b"%PDF-" not in head:
         raise IngestError(str(path), "this is not a PDF (no %PDF header); check the file type or re-export it")
     if b"%%EOF" not in tail:

@@ -17,16 +17,27 @@ def check_lines(text: str, path: Path, limit: int = MAX_LINE_CHARS) -> None:
                           "looks like data or minified text; add line breaks between paragraphs")
 
 
-def read_text(path: Path) -> str:
-    """UTF-8 (with or without BOM), else UTF-16 with BOM, else cp1252/latin-1; binary is refused."""
+def probe(path: Path, limit: int, *, empty: str, too_big: str, head: int = 0, tail: int = 0
+          ) -> tuple[bytes, bytes]:
+    """The first and last bytes of a file, after the checks every loader makes (readable, not empty, not huge)."""
     try:
         size = path.stat().st_size
+        with path.open("rb") as fh:
+            first = fh.read(head)
+            fh.seek(max(0, size - tail))
+            last = fh.read() if tail else b""
     except OSError as exc:
         raise IngestError(str(path), f"cannot read the file ({exc.strerror}); check its permissions") from None
     if size == 0:
-        raise IngestError(str(path), "the file is empty; remove it or add text")
-    if size > MAX_TEXT_BYTES:
-        raise IngestError(str(path), f"the file is {size // 2**20} MB, over the 50 MB limit for text; split it")
+        raise IngestError(str(path), f"the file is empty; {empty}")
+    if size > limit:
+        raise IngestError(str(path), f"the file is {size // 2**20} MB, over the {limit // 2**20} MB limit{too_big}")
+    return first, last
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), else UTF-16 with BOM, else cp1252/latin-1; binary is refused."""
+    probe(path, MAX_TEXT_BYTES, empty="remove it or add text", too_big=" for text; split it")
     try:
         raw = path.read_bytes()
     except OSError as exc:
