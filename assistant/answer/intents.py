@@ -24,7 +24,7 @@ _TOPIC_SWITCH = re.compile(
     r"^\s*(og\s+|men\s+)?(hvad|hvordan)\s+(så\s+)?(med|ved)\b|^\s*(and\s+|but\s+)?(what|how)\s+about\b|"
     r"^\s*(og|and)\s+(for|ved|i|med|with|for)\b|^\s*(gælder det også|same for|also for)\b", re.IGNORECASE)
 _NUMBER = re.compile(
-    r"\bhvor (mange|stor|meget|ofte)\b|\bprocent|\bandel|\bantal|\btal\b|\bhow (many|much|often)\b|"
+    r"\bhvor (mange|stor|meget|ofte|tit)\b|\bprocent|\bandel|\bantal|\btal\b|\bhow (many|much|often)\b|"
     r"\bshare\b|\bpercent|\bproportion|\bnumber of\b|\bhvilke tal|\bfigures?\b", re.IGNORECASE)
 
 
@@ -86,7 +86,8 @@ def switches_topic(question: str) -> bool:
 
 _LIST = re.compile(
     r"^\W*(hvilke|hvad er de|hvad var de|nævn|list|opremse|which|what are the|what were the|name the)\b|"
-    r"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(alle|all)\s+(de|the)\b|\bnævn\b|\blist\b", re.IGNORECASE)
+    r"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(what|which)\s+(?!is\b|was\b|does\b|has\b)\w{3,}s\b|"
+    r"\b(alle|all)\s+(de|the)\b|\bnævn\b|\blist\b", re.IGNORECASE)
 
 
 def wants_list(question: str) -> bool:

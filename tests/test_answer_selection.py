@@ -1,0 +1,89 @@
+"""How sentences become an answer: readable quotes only, the asked phrase marked, lists by meaning, best first."""
+import pytest
+
+from assistant import open_assistant
+from assistant.answer.extractive import readable
+from assistant.answer.intents import is_follow_up, wants_list
+from assistant.answer.scorer import has_quantity
+from assistant.answer.spans import answer_span
+
+
+@pytest.fixture(scope="module")
+def assistant(indexed_home):
+    return open_assistant(indexed_home)
+
+
+@pytest.mark.parametrize("text", [
+    "[ n (Ui j A) ((X A) A) = A",
+    "12 | 34 | 56 | 78",
+    "https://www.coi.dk/viden-og-vaerktoejer/materialer/innovationsbarometeret/",
+    "Side 14",
+])
+def test_formula_fragments_table_cells_links_and_running_heads_are_no_answer(text):
+    assert not readable(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Ifølge håndbogen bliver 79 % af de offentlige innovationer til i samarbejde med eksterne aktører.",
+    "Kvaliteten forbedres i tre ud af fire innovationer.",
+])
+def test_sentences_are_answers(text):
+    assert readable(text)
+
+
+def test_quantities_in_words_count_and_years_do_not():
+    assert has_quantity("Borgerinddragelsen forbedres i hver tredje offentlige innovation.")
+    assert has_quantity("Kvaliteten forbedres i tre ud af fire innovationer.")
+    assert has_quantity("Knap halvdelen af innovationerne bliver mere effektive.")
+    assert not has_quantity("Bogen udkom i 2018 som 2. udgave.")
+
+
+@pytest.mark.parametrize("question,quote,phrase", [
+    ("Hvor mange arbejdspladser svarede?", "Statistikken bygger på svar fra 2.363 arbejdspladser i 2015-16.", "2.363"),
+    ("Hvor tit bliver kvaliteten bedre?", "Kvaliteten forbedres i tre ud af fire innovationer.", "tre ud af fire"),
+    ("Hvornår udkom bogen?", "Håndbogen udkom den 10. oktober 2018 på Dansk Psykologisk Forlag.", "10. oktober 2018"),
+    ("Who wrote the handbook?", "Forfatterne er Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer.", "Ole Bech Lykkebo"),
+])
+def test_the_answering_phrase_is_found_in_the_quote(question, quote, phrase):
+    from assistant.answer.intents import wants_number
+
+    span = answer_span(question, quote, wants_number(question))
+    assert span is not None and quote[span[0]:span[1]] == phrase
+
+
+def test_no_phrase_is_marked_when_none_is_asked_for():
+    assert answer_span("Hvad gik projektet ud på?", "Personalet fik bedre overblik over medicinen.", False) is None
+
+
+def test_answer_span_in_json_points_into_the_first_quote(assistant):
+    data = assistant.ask("Hvornår udkom håndbogen?").to_json()
+    span = data["answer_span"]
+    assert span is not None and span["citation"] == 1
+    quote = data["citations"][0]["quote"]
+    assert "2018" in quote[span["start"]:span["end"]]
+
+
+def test_the_first_sentence_is_the_one_that_answers(assistant):
+    answer = assistant.ask("Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?")
+    assert "79 %" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize("question", ["hvilke slags partnere kommer bogen ind på?",
+                                      "What kinds of partners does the book cover?"])
+def test_lists_of_partner_types_however_phrased(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.kind == "contents:actors"
+    assert all(f"{n}." in answer.answer for n in range(1, 9))
+
+
+def test_a_list_question_about_something_else_is_not_the_contents(assistant):
+    answer = assistant.ask("What barriers to collaboration does the handbook mention?")
+    assert answer.kind == "extractive"
+    assert wants_list("What barriers to collaboration does the handbook mention?")
+    sections = [c.section for c in answer.citations]
+    assert len(sections) == len(set(sections)), "one sentence per section in a list answer"
+
+
+def test_short_questions_that_point_back_are_follow_ups():
+    assert is_follow_up("virkede det så?") and is_follow_up("when did they open?")
+    assert not is_follow_up("Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?")
