@@ -46,10 +46,20 @@ def test_wrong_answers_are_cheap_to_refuse():
 
 
 def test_points_come_from_runner_rows():
-    rows = [{"id": "a", "kind": "fact", "covered": True, "answer": {"score": 0.9, "refused": False},
-             "scores": {"key_fact_recall": 0.5}},
-            {"id": "b", "kind": "out-of-scope", "covered": False, "answer": {"score": 0.7, "refused": False},
-             "scores": {"key_fact_recall": None}},
-            {"id": "c", "kind": "hostile", "covered": False, "answer": {"score": None, "refused": True},
-             "scores": {"key_fact_recall": None}}]
-    assert [(p["id"], p["answered_correctness"]) for p in points(rows)] == [("a", 0.5), ("b", 1.0)]
+    rows = [{"id": "a", "kind": "fact", "language": "da", "covered": True,
+             "answer": {"score": 0.9, "refused": False}, "scores": {"key_fact_recall": 0.5}},
+            {"id": "b", "kind": "out-of-scope", "language": "en", "covered": False,
+             "answer": {"score": 0.7, "refused": False}, "scores": {"key_fact_recall": None}},
+            {"id": "c", "kind": "hostile", "language": "da", "covered": False,
+             "answer": {"score": None, "refused": True}, "scores": {"key_fact_recall": None}}]
+    assert [(p["id"], p["language"], p["answered_correctness"]) for p in points(rows)] == [
+        ("a", "da", 0.5), ("b", "en", 1.0)]
+
+
+def test_a_language_threshold_never_answers_more_out_of_scope_questions():
+    pts = ([{"covered": True, "score": s, "answered_correctness": 1.0} for s in (0.9, 0.6, 0.55)]
+           + [{"covered": False, "score": s, "answered_correctness": 0.0} for s in (0.7, 0.5)])
+    free = choose(pts)
+    capped = choose(pts, max_false_answers=0.0)
+    assert free["false_answer_rate"] > 0.0   # answering the 0.6 and 0.55 questions is worth one false answer
+    assert capped["false_answer_rate"] == 0.0 and capped["threshold"] > 0.7
