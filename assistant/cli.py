@@ -61,7 +61,10 @@ def toc_command(ctx: click.Context) -> None:
     from assistant import open_index
 
     with open_index(settings_from(ctx)) as index:
+        files = index.catalog.files()
         for chapter in index.catalog.chapters():
-            click.echo(f"{chapter.label}  ({chapter.source})")
+            record = files.get(chapter.source)
+            about = ", ".join(x for x in (record.author, record.date) if x) if record else ""
+            click.echo(f"{chapter.label}  ({chapter.source}{', ' + about if about else ''})")
             for section in chapter.sections:
                 click.echo(f"    {section}")

@@ -24,7 +24,7 @@ from assistant.settings import Settings
 
 from .chunking import chunk_sections
 from .discovery import discover
-from .loaders import load
+from .loaders import document_meta, load
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger("handbook.ingest")
@@ -124,7 +124,9 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
             report.errors.append(_one_line(IngestError(
                 str(path), f"the file could not be read ({type(exc).__name__}: {exc}); check or re-save it")))
             continue
-        pending.append((FileRecord(source, str(path), digest, len(chunks), model_key), sections, chunks))
+        meta = document_meta(sections)
+        pending.append((FileRecord(source, str(path), digest, len(chunks), model_key, meta.get("author", ""),
+                                   meta.get("date", "")), sections, chunks))
 
     # Vectors already in Chroma are reused: the catalog's, and orphans an interrupted ingest left (same ids,
     # same text, same model: a model change empties the collection), so a resumed ingest does not embed twice.

@@ -21,7 +21,9 @@ def ingest_paths(paths: list[Path], settings: Settings, *, prune: bool = False,
     """Ingest the given paths, or the bundled corpus when none are given."""
     if not paths:
         return ingest([bundled_corpus()], settings, prune=True, progress=progress, skip_names=BUNDLED_SKIP)
-    return ingest(paths, settings, prune=prune, progress=progress)
+    given_corpus = any(Path(p).resolve() == bundled_corpus() for p in paths)  # its README is about the digest
+    return ingest(paths, settings, prune=prune, progress=progress,
+                  skip_names=BUNDLED_SKIP if given_corpus else frozenset())
 
 
 def summary_line(report: IngestReport) -> str:

@@ -71,3 +71,12 @@ def test_toc_and_remove(tmp_path, model_env, run_cli):
     missing = run_cli("--home", home, "remove", "a.md")
     assert missing.exit_code == 1 and "Not in the index: a.md" in missing.stderr
 
+
+
+def test_ingesting_the_corpus_folder_by_path_leaves_out_its_readme(tmp_path, model_env, run_cli):
+    from ingest.run import bundled_corpus
+
+    result = run_cli("--home", str(tmp_path / "home"), "ingest", "--json", str(bundled_corpus()))
+    assert result.exit_code == 0, result.stderr
+    sources = json.loads(result.stdout)["indexed_sources"]
+    assert "README.md" not in sources and "01-om-bogen.md" in sources

@@ -315,3 +315,17 @@ def test_pdf_author_metadata_is_the_fallback(pdfs: dict, tmp_path: Path) -> None
     c.save()
     assert document_meta(load(path)) == {"author": "Center for Offentlig Innovation"}
     assert document_meta(load_pdf(pdfs["a4"], "handbook-a4.pdf")) == {}  # the handbook has no byline
+
+
+def test_a_bylines_author_and_date_reach_the_catalog_and_the_contents(tmp_path, model_env, run_cli):
+    from assistant import load_settings, open_index
+
+    pdf = tmp_path / "artikel.pdf"
+    make_pdfs.make_article_pdf(pdf, [("Af Bettine Romme Andersen 22/10/2018", "Bold", 11)])
+    home = str(tmp_path / "home")
+    assert run_cli("--home", home, "ingest", str(pdf)).exit_code == 0
+    with open_index(load_settings({}, home=home)) as index:
+        record = index.catalog.files()["artikel.pdf"]
+    assert (record.author, record.date) == ("Bettine Romme Andersen", "2018-10-22")
+    toc = run_cli("--home", home, "toc")
+    assert "Bettine Romme Andersen, 2018-10-22" in toc.stdout

@@ -23,3 +23,10 @@ def test_list_items_and_paragraphs_stand_alone():
 def test_spans_point_into_the_text():
     text = "  Første sætning. Anden sætning.  "
     assert [text[s:e] for s, e in split_sentences(text)] == ["Første sætning.", "Anden sætning."]
+
+
+def test_a_sentence_that_opens_with_a_date_keeps_its_day():
+    from assistant.answer.sentences import clean_sentence
+
+    assert clean_sentence("22. oktober 2018 omtalte VPT bogen.") == "22. oktober 2018 omtalte VPT bogen."
+    assert clean_sentence("2. Find en partner.") == "Find en partner."

@@ -10,7 +10,9 @@ ABBREVIATIONS = {
     "ang", "vedr", "hhv", "iflg", "m.fl", "o.l", "t.o.m", "u.å", "a/s",
 }
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“„(\[]?[A-ZÆØÅÉÜÖÄ0-9])")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_MONTHS = ("januar|februar|marts|april|maj|juni|juli|august|september|oktober|november|december|january|february|"
+           "march|may|june|july|october")
+_BULLET = re.compile(rf"^\s*(?:[-*•]|\d+[.)](?!\s+(?:{_MONTHS})\b))\s+", re.IGNORECASE)  # "22. oktober" is a date
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

@@ -46,6 +46,8 @@ class FileRecord:
     hash: str
     chunks: int
     model: str
+    author: str = ""  # from the document's byline or its own metadata, when it names one
+    date: str = ""    # YYYY-MM-DD, likewise
 
 
 @dataclass
@@ -78,6 +80,10 @@ class Catalog:
         if "alone" not in {r[1] for r in self.db.execute("PRAGMA table_info(sentences)")}:
             with self.db:  # an index made before sentences were also embedded alone
                 self.db.execute("ALTER TABLE sentences ADD COLUMN alone BLOB")
+        if "author" not in {r[1] for r in self.db.execute("PRAGMA table_info(files)")}:
+            with self.db:  # an index made before documents' authors and dates were kept
+                self.db.execute("ALTER TABLE files ADD COLUMN author TEXT DEFAULT ''")
+                self.db.execute("ALTER TABLE files ADD COLUMN date TEXT DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -94,15 +100,17 @@ class Catalog:
         return row[0] if row else "0"
 
     def files(self) -> dict[str, FileRecord]:
-        rows = self.db.execute("SELECT source, path, hash, chunks, model FROM files").fetchall()
+        rows = self.db.execute("SELECT source, path, hash, chunks, model, COALESCE(author, ''), COALESCE(date, '') "
+                               "FROM files").fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
     def replace_file(self, record: FileRecord, chunks: list[Chunk], sections: list[Section], body: str) -> None:
         """Swap one file's chunks, contents entries and text in a single transaction."""
         with self.transaction() as db:
             self._delete(db, record.source)
-            db.execute("INSERT INTO files VALUES (?,?,?,?,?,?)",
-                       (record.source, record.path, record.hash, record.chunks, record.model, time.time()))
+            db.execute("INSERT INTO files (source, path, hash, chunks, model, ingested_at, author, date) "
+                       "VALUES (?,?,?,?,?,?,?,?)", (record.source, record.path, record.hash, record.chunks,
+                                                    record.model, time.time(), record.author, record.date))
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?)",
                            [(c.id, c.source, c.text, json.dumps(c.metadata(), ensure_ascii=False)) for c in chunks])
             db.executemany("INSERT INTO toc VALUES (?,?,?,?,?,?,?,?,?,?)", [
