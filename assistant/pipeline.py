@@ -135,7 +135,7 @@ class Assistant:
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
         found.query, found.hits = query, hits
-        found.candidates = self._candidates(question, query, lang, hits, retriever)
+        found.candidates = self._candidates(question, query, hits, retriever)
         found.relevance = relevance_score(query, lang, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
@@ -204,14 +204,12 @@ class Assistant:
         return self._answer(found, checked.text, checked.citations, refused=checked.refused, kind="generative",
                             sentences=checked.sentences)
 
-    def _candidates(self, question: str, query: str, lang: str, hits: list[Hit], retriever: Retriever
-                    ) -> list[Candidate]:
+    def _candidates(self, question: str, query: str, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
         """Score sentences against the question; in a follow-up the earlier question counts half."""
         vecs = self.embedder.embed_queries([question] if query == question else [question, query])
         qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
-        context = "" if query == question else query.removeprefix(question)
         cands = candidates(hits)
-        score_candidates(question, context, lang, qvec, cands, self.vectors, retriever.idf, wants_number(question))
+        score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question))
         return cands
 
     def _extract(self, found: Retrieval) -> Answer:

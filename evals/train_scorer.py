@@ -15,12 +15,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from assistant import Settings, load_settings, open_assistant
-from assistant.answer.extractive import Candidate
+from assistant.answer.extractive import candidate_arrays
 from assistant.answer.scorer import (
     QUESTION_FEATURES,
     WEIGHTS_FILE,
     Model,
-    Sentence,
     question_features,
     question_model,
 )
@@ -60,12 +59,8 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Model:
 
 def question_rows(rows: list[dict[str, Any]], assistant: Any) -> np.ndarray:
     retriever = assistant.retriever
-    out = []
-    for r in rows:
-        cands: list[Candidate] = r["candidates"]
-        sents = [Sentence(c.text, "", c.hit.rank, c.hit.dense or 0.0, 0, c.alone, c.pooled) for c in cands]
-        out.append(question_features(r["question"], r["language"], sents, retriever.idf, retriever.known))
-    return np.stack(out)
+    return np.stack([question_features(r["question"], r["language"], *candidate_arrays(r["candidates"]),
+                                       retriever.idf, retriever.known) for r in rows])
 
 
 def top1(rows: list[dict[str, Any]]) -> dict[str, float]:

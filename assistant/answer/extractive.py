@@ -4,16 +4,14 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from assistant.answer.scorer import (
-    Sentence,
     question_features,
     question_model,
-    sentence_features,
     sentence_scores,
 )
 from assistant.answer.sentences import clean_sentence, split_sentences
@@ -43,7 +41,6 @@ class Candidate:
     alone: float = 0.0
     pooled: float = 0.0
     score: float = 0.0
-    features: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class SentenceVectors:
@@ -122,31 +119,16 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     return out
 
 
-def score_candidates(question: str, context: str, language: str, query_vec: np.ndarray, cands: list[Candidate],
-                     vectors: CandidateVectors, idf: Callable[[str], float], wants_number: bool) -> None:
-    """Each candidate's score for holding what is asked (scorer.sentence_scores)."""
+def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate], vectors: CandidateVectors,
+                     idf: Callable[[str], float], wants_number: bool) -> None:
+    """Each candidate's cosines (both views) and its score for holding what is asked (scorer.sentence_scores)."""
     if not cands:
         return
     pooled, alone = vectors(cands)
-    positions = _positions(cands)
-    for c, p, a in zip(cands, pooled @ query_vec, alone @ query_vec):
-        c.pooled, c.alone = float(p), float(a)
-    rows = [Sentence(c.text, f"{c.hit.chunk.chapter_title} {c.hit.chunk.section_title}", c.hit.rank,
-                     c.hit.dense if c.hit.dense is not None else c.hit.score, positions[id(c)], c.alone, c.pooled)
-            for c in cands]
-    features = sentence_features(question, context, language, rows, idf, wants_number)
-    for c, x, score in zip(cands, features, sentence_scores(features)):
-        c.features, c.score = x, float(score)
-
-
-def _positions(cands: list[Candidate]) -> dict[int, int]:
-    """Each candidate's place among the candidates of its passage (0 = the passage's first sentence)."""
-    seen: dict[str, int] = {}
-    out = {}
-    for c in sorted(cands, key=lambda c: (c.hit.chunk.id, c.start)):
-        out[id(c)] = seen.get(c.hit.chunk.id, 0)
-        seen[c.hit.chunk.id] = out[id(c)] + 1
-    return out
+    pooled, alone = pooled @ query_vec, alone @ query_vec
+    scores = sentence_scores(question, [c.text for c in cands], alone, pooled, idf, wants_number)
+    for c, p, a, score in zip(cands, pooled, alone, scores):
+        c.pooled, c.alone, c.score = float(p), float(a), float(score)
 
 
 def relevance_score(question: str, language: str, cands: list[Candidate], idf: Callable[[str], float],
@@ -154,10 +136,14 @@ def relevance_score(question: str, language: str, cands: list[Candidate], idf: C
     """The probability that the handbook answers the question; below the calibrated threshold we refuse."""
     if not cands:
         return 0.0
-    rows = [Sentence(c.text, "", c.hit.rank, c.hit.dense if c.hit.dense is not None else c.hit.score, 0, c.alone,
-                     c.pooled) for c in cands]
-    x = question_features(question, language, rows, idf, known)
+    x = question_features(question, language, *candidate_arrays(cands), idf, known)
     return float(question_model().probability(x[None, :])[0])
+
+
+def candidate_arrays(cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alone cosines, pooled cosines, passage cosines) of the candidates, what the question model reads."""
+    return (np.asarray([c.alone for c in cands]), np.asarray([c.pooled for c in cands]),
+            np.asarray([c.hit.dense if c.hit.dense is not None else c.hit.score for c in cands]))
 
 
 def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = False) -> list[Candidate]:

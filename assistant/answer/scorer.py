@@ -2,14 +2,13 @@
 
 A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small bonuses for a quantity when one is asked and for the question's terms, less a signpost.
 The weights were chosen by grid search on labelled sentences of the dev sets (a sentence is labelled when it holds
-a key fact); a logistic regression over all SENTENCE_FEATURES did not rank better in cross-validation there
+a key fact); a logistic regression over 18 such features did not rank better in cross-validation there
 (docs/evals.md, "Ablation"). Whether to answer at all is a logistic regression over QUESTION_FEATURES, fitted by
 `evals/train_scorer.py` on the dev sets only and shipped as numbers in scorer.json.
 """
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,9 +24,6 @@ ALONE_SHARE = 0.5        # the sentence embedded alone vs read in its passage (p
 QUANTITY_BONUS = 0.03   # a quantity, in digits or words, when the question asks how many/often/much
 LEXICAL_WEIGHT = 0.02   # idf-weighted share of the question's terms (Danish stems) in the sentence
 SIGNPOST_PENALTY = 0.02  # "Dette kapitel ..." announces what a chapter holds instead of saying it
-SENTENCE_FEATURES = ("alone", "pooled", "alone_rel", "pooled_rel", "lexical", "heading", "compound", "inv_rank",
-                     "hit_dense", "hit_rel", "first", "quantity_asked", "number_words", "log_words", "signpost",
-                     "english", "english_alone_rel", "context")
 QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "english", "english_best_alone")
 
 YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
@@ -80,74 +76,29 @@ def question_model(path: Path = WEIGHTS_FILE) -> Model:
     return Model.from_json(data)
 
 
-def sentence_scores(features: np.ndarray) -> np.ndarray:
+def sentence_scores(question: str, texts: Sequence[str], alone: np.ndarray, pooled: np.ndarray,
+                    idf: Callable[[str], float], wants_number: bool) -> np.ndarray:
     """The score that orders candidate sentences (higher: more likely to hold what is asked)."""
-    if not len(features):
-        return np.zeros(0)
-    f = {name: features[:, i] for i, name in enumerate(SENTENCE_FEATURES)}
-    return (ALONE_SHARE * f["alone"] + (1 - ALONE_SHARE) * f["pooled"] + QUANTITY_BONUS * f["quantity_asked"]
-            + LEXICAL_WEIGHT * f["lexical"] - SIGNPOST_PENALTY * f["signpost"])
-
-
-def _overlap(weights: dict[str, float], words: set[str]) -> float:
-    """Share of the question's term weight found in words; compounds count ("skoletoilet" holds "toilet")."""
+    weights = {t: idf(t) for t in dict.fromkeys(terms(question))}
     total = sum(weights.values()) or 1.0
-    found = 0.0
-    for t, w in weights.items():
-        if t in words or (len(t) >= 4 and any(len(u) >= 4 and (t in u or u in t) for u in words)):
-            found += w
-    return found / total
+    bonus = np.asarray([
+        LEXICAL_WEIGHT * sum(w for t, w in weights.items() if t in words) / total
+        + (QUANTITY_BONUS if wants_number and has_quantity(text) else 0.0)
+        - (SIGNPOST_PENALTY if SIGNPOST.search(text) else 0.0)
+        for text, words in ((text, set(terms(text))) for text in texts)], dtype=np.float64)
+    return ALONE_SHARE * np.asarray(alone) + (1 - ALONE_SHARE) * np.asarray(pooled) + bonus
 
 
-@dataclass
-class Sentence:
-    """What the features of one candidate sentence are computed from."""
-
-    text: str
-    heading: str
-    rank: int
-    hit_dense: float
-    position: int
-    alone: float
-    pooled: float
-
-
-def sentence_features(question: str, context: str, language: str, sentences: Sequence[Sentence],
-                      idf: Callable[[str], float], wants_number: bool) -> np.ndarray:
-    """One row per sentence, in SENTENCE_FEATURES order."""
-    if not sentences:
-        return np.zeros((0, len(SENTENCE_FEATURES)))
-    q_terms = list(dict.fromkeys(terms(question)))
-    weights = {t: idf(t) for t in q_terms}
-    ctx = {t: idf(t) for t in dict.fromkeys(terms(context)) if t not in weights}
-    best_alone = max(s.alone for s in sentences)
-    best_pooled = max(s.pooled for s in sentences)
-    best_hit = max(s.hit_dense for s in sentences)
-    english = float(language == "en")
-    rows = []
-    for s in sentences:
-        words = set(terms(s.text))
-        exact = sum(w for t, w in weights.items() if t in words) / (sum(weights.values()) or 1.0)
-        rows.append([
-            s.alone, s.pooled, s.alone - best_alone, s.pooled - best_pooled, exact,
-            _overlap(weights, set(terms(s.heading))), _overlap(weights, words), 1.0 / s.rank, s.hit_dense,
-            s.hit_dense - best_hit, float(s.position == 0), float(wants_number and has_quantity(s.text)),
-            float(bool(NUMBER_WORDS.search(s.text))), math.log(len(s.text.split()) + 1),
-            float(bool(SIGNPOST.search(s.text))), english, english * (s.alone - best_alone),
-            _overlap(ctx, words) if ctx else 0.0])
-    return np.asarray(rows, dtype=np.float64)
-
-
-def question_features(question: str, language: str, sentences: Sequence[Sentence], idf: Callable[[str], float],
-                      known: Callable[[str], bool]) -> np.ndarray:
+def question_features(question: str, language: str, alone: np.ndarray, pooled: np.ndarray, hit_dense: np.ndarray,
+                      idf: Callable[[str], float], known: Callable[[str], bool]) -> np.ndarray:
     """One row in QUESTION_FEATURES order: how close the best sentences come, and how much of the question the
     corpus has never seen (a Danish question about a law or a product the handbook never names)."""
-    if not sentences:
+    if not len(alone):
         return np.zeros(len(QUESTION_FEATURES))
     weights = {t: idf(t) for t in dict.fromkeys(terms(question))}
     unknown = (sum(w for t, w in weights.items() if not known(t)) / (sum(weights.values()) or 1.0)
                if language == "da" else 0.0)
     english = float(language == "en")
-    best_alone = max(s.alone for s in sentences)
-    return np.asarray([best_alone, max(s.pooled for s in sentences), max(s.hit_dense for s in sentences), unknown,
-                       english, english * best_alone])
+    best_alone = float(np.max(alone))
+    return np.asarray([best_alone, float(np.max(pooled)), float(np.max(hit_dense)), unknown, english,
+                       english * best_alone])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,19 @@ def _records(path: Path = CALIBRATION_FILE) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+@lru_cache(maxsize=8)
+def _thresholds(path: Path, mtime_ns: int) -> dict[str, tuple[float, dict[str, float]]]:
+    """Each model's (threshold, per-language thresholds), parsed once per version of the file."""
+    out = {}
+    for model, record in _records(path).items():
+        try:
+            out[model] = (float(record["threshold"]), {k: float(v) for k, v in (record.get("by_language") or {}).items()})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
+
+
+@lru_cache(maxsize=32)
 def model_name(model: str) -> str:
     """The name a calibration is recorded under: a folder we built from the default model counts as that model."""
     try:
@@ -30,12 +44,13 @@ def model_name(model: str) -> str:
 
 
 def calibrated_threshold(model: str, language: str | None = None, path: Path = CALIBRATION_FILE) -> float:
-    """The refusal threshold recorded for this model (and the question's language, where it has its own)."""
+    """The refusal threshold recorded for this model (and the question's language, where it has its own); read
+    from the file once per change of it, since every question asks."""
     try:
-        record = _records(path)[model_name(model)]
-        return float((record.get("by_language") or {}).get(language, record["threshold"]))
-    except (KeyError, TypeError, ValueError):
+        threshold, by_language = _thresholds(path, path.stat().st_mtime_ns)[model_name(model)]
+    except (OSError, KeyError):
         return UNCALIBRATED_THRESHOLD
+    return by_language.get(language or "", threshold)
 
 
 def refusal_threshold(settings: "Settings", language: str | None = None) -> float:
