@@ -29,11 +29,11 @@ from assistant.answer.intents import (
     STRUCTURE_EXAMPLES,
     STRUCTURE_SIMILARITY,
     STRUCTURE_WORDS,
+    answer_kind,
     is_follow_up,
     structure_intent,
     switches_topic,
     wants_list,
-    wants_number,
 )
 from assistant.answer.language import detect_language
 from assistant.answer.sentences import split_sentences
@@ -209,7 +209,7 @@ class Assistant:
         vecs = self.embedder.embed_queries([question] if query == question else [question, query])
         qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
         cands = candidates(hits)
-        score_candidates(question, qvec, cands, self.vectors, retriever.idf, wants_number(question))
+        score_candidates(question, qvec, cands, self.vectors, retriever.idf, answer_kind(question))
         return cands
 
     def _extract(self, found: Retrieval) -> Answer:
@@ -220,7 +220,7 @@ class Assistant:
             citations.append(citation)
             parts.append(f"{citation.quote} {marker(n)}")
         answer = self._answer(found, prompts.ANSWER_INTRO[found.language] + " ".join(parts), citations)
-        span = answer_span(found.question, citations[0].quote, wants_number(found.question)) if citations else None
+        span = answer_span(answer_kind(found.question), citations[0].quote) if citations else None
         answer.answer_span = None if span is None else {"citation": 1, "start": span[0], "end": span[1]}
         return answer
 

@@ -25,6 +25,8 @@ MIN_WORDS = 3               # shorter sentences are candidates only when they ho
 POOL_HITS = 6               # sentences come from the best this many passages
 SELECT_MARGIN = 0.03        # a further sentence joins the answer only when it scores this close to the best one
 LIST_MARGIN = 0.05          # a question that asks for a list takes in more of what is close
+LIST_SENTENCES = 6          # ... and up to this many sentences
+CONTINUE_MARGIN = 0.08      # the sentences after the best one in its passage continue a list while this close
 DUPLICATE_OVERLAP = 0.7     # share of shared terms above which a sentence repeats one already chosen
 _DIGIT = re.compile(r"\d")
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -120,13 +122,13 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
 
 
 def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate], vectors: CandidateVectors,
-                     idf: Callable[[str], float], wants_number: bool) -> None:
+                     idf: Callable[[str], float], kind: str | None) -> None:
     """Each candidate's cosines (both views) and its score for holding what is asked (scorer.sentence_scores)."""
     if not cands:
         return
     pooled, alone = vectors(cands)
     pooled, alone = pooled @ query_vec, alone @ query_vec
-    scores = sentence_scores(question, [c.text for c in cands], alone, pooled, idf, wants_number)
+    scores = sentence_scores(question, [c.text for c in cands], alone, pooled, idf, kind)
     for c, p, a, score in zip(cands, pooled, alone, scores):
         c.pooled, c.alone, c.score = float(p), float(a), float(score)
 
@@ -147,17 +149,30 @@ def candidate_arrays(cands: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = False) -> list[Candidate]:
-    """The best sentence first, then only those nearly as likely to hold a fact, without near-duplicates."""
+    """The best sentence first, then only those nearly as likely to hold a fact, without near-duplicates.
+
+    A list is usually written as consecutive sentences, so a list question first takes the sentences that follow
+    the best one in its passage, then the best of other sections.
+    """
     ranked = sorted(cands, key=lambda c: -c.score)
     if not ranked:
         return []
-    floor = ranked[0].score - (LIST_MARGIN if wants_list else SELECT_MARGIN)
-    chosen = [ranked[0]]
+    best = ranked[0]
+    chosen = [best]
+    limit = max(max_sentences, LIST_SENTENCES) if wants_list else max_sentences
+    if wants_list:
+        after = sorted((c for c in cands if c.hit.chunk.id == best.hit.chunk.id and c.start > best.start),
+                       key=lambda c: c.start)
+        for c in after:
+            if len(chosen) >= limit or c.score < best.score - CONTINUE_MARGIN:
+                break
+            chosen.append(c)
+    floor = best.score - (LIST_MARGIN if wants_list else SELECT_MARGIN)
     for c in ranked[1:]:
-        if len(chosen) >= max_sentences or c.score < floor:
+        if len(chosen) >= limit or c.score < floor:
             break
-        if wants_list and any(_section(c) == _section(o) for o in chosen):
-            continue  # the items of a list stand in different sections: one sentence from each
+        if c in chosen or (wants_list and any(_section(c) == _section(o) for o in chosen)):
+            continue  # the items of a list stand in different sections: one passage from each
         if not any(_overlap(c.text, o.text) > DUPLICATE_OVERLAP for o in chosen):
             chosen.append(c)
     return chosen

@@ -1,4 +1,4 @@
-"""What kind of question this is: about the book's structure, a follow-up, or asking for a number."""
+"""What kind of question this is: about the book's structure, a follow-up, a list, or asking for a number, date or name."""
 from __future__ import annotations
 
 import re
@@ -97,3 +97,17 @@ def wants_list(question: str) -> bool:
 
 def wants_number(question: str) -> bool:
     return bool(_NUMBER.search(question))
+
+
+_WHO = re.compile(r"^\W*(hvem|who|whose|hvilken (fond|kommune|skole|organisation|virksomhed|forlag)|"
+                  r"hvilket (forlag|firma)|which (foundation|municipality|school|publisher|company))\b", re.I)
+_WHEN = re.compile(r"\b(hvornår|when|hvilket år|what year|which year|hvilken dato|what date)\b", re.I)
+
+
+def answer_kind(question: str) -> str | None:
+    """The kind of phrase the question asks for: 'date', 'number' or 'name'; None for why, how and the rest."""
+    if _WHEN.search(question):
+        return "date"
+    if wants_number(question):
+        return "number"
+    return "name" if _WHO.search(question) else None

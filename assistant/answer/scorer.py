@@ -1,6 +1,6 @@
 """How well a sentence answers a question, and whether the handbook answers it at all.
 
-A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small bonuses for a quantity when one is asked and for the question's terms, less a signpost.
+A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small bonuses for the kind of phrase asked (a quantity, a date, a name) and for the question's terms, less a signpost.
 The weights were chosen by grid search on labelled sentences of the dev sets (a sentence is labelled when it holds
 a key fact); a logistic regression over 18 such features did not rank better in cross-validation there
 (docs/evals.md, "Ablation"). Whether to answer at all is a logistic regression over QUESTION_FEATURES, fitted by
@@ -17,31 +17,18 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from assistant.answer.spans import find_phrase
 from assistant.retrieval.terms import terms
 
 WEIGHTS_FILE = Path(__file__).resolve().with_name("scorer.json")
 ALONE_SHARE = 0.5        # the sentence embedded alone vs read in its passage (pooled): each wins other questions
-QUANTITY_BONUS = 0.03   # a quantity, in digits or words, when the question asks how many/often/much
+ANSWER_BONUS = 0.03     # the kind of phrase asked for: a quantity (digits or words), a date, a name
 LEXICAL_WEIGHT = 0.02   # idf-weighted share of the question's terms (Danish stems) in the sentence
 SIGNPOST_PENALTY = 0.02  # "Dette kapitel ..." announces what a chapter holds instead of saying it
 QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "english", "english_best_alone")
 
-YEARS = re.compile(r"\(?\b(?:19|20)\d\d(?:-\d\d)?\)?|\b\d\. udgave")
-QUANTITY = re.compile(
-    r"\d+(?:[.,]\d+)?\s*(?:%|procent|pct|mio|mia|kr)|\b(?!(?:19|20)\d\d\b)\d+(?:[.,]\d+)?\b(?!\.\s*udgave)(?!-\d)|"
-    r"\bprocent\b", re.IGNORECASE)
-NUMBER_WORDS = re.compile(
-    r"\b(?:hver|hvert) (?:anden|andet|tredje|fjerde|femte|sjette|tiende)\b|"
-    r"\b(?:en|én|et|to|tre|fire|fem) ud af (?:to|tre|fire|fem|seks|ti)\b|\bhalvdel\w*|\btredjedel\w*|\bfjerdedel\w*|"
-    r"\bflertal\w*|\bdet halve\b|\bhalvt\b|\bdobbelt\w*|\bde fleste\b|\bknap hver\b|\bnæsten alle\b|\bmere end halv\w*",
-    re.IGNORECASE)
 SIGNPOST = re.compile(r"^\W*(dette kapitel|kapitlet|i dette kapitel|dette afsnit|afsnittet|i dette afsnit|"
                       r"this chapter|in this chapter|this section)\b", re.IGNORECASE)
-
-
-def has_quantity(text: str) -> bool:
-    """A number (not a year or an edition) or a quantity in words: "tre ud af fire", "hver tredje", "halvdelen"."""
-    return bool(QUANTITY.search(YEARS.sub("", text)) or NUMBER_WORDS.search(text))
 
 
 @dataclass
@@ -77,13 +64,13 @@ def question_model(path: Path = WEIGHTS_FILE) -> Model:
 
 
 def sentence_scores(question: str, texts: Sequence[str], alone: np.ndarray, pooled: np.ndarray,
-                    idf: Callable[[str], float], wants_number: bool) -> np.ndarray:
+                    idf: Callable[[str], float], kind: str | None) -> np.ndarray:
     """The score that orders candidate sentences (higher: more likely to hold what is asked)."""
     weights = {t: idf(t) for t in dict.fromkeys(terms(question))}
     total = sum(weights.values()) or 1.0
     bonus = np.asarray([
         LEXICAL_WEIGHT * sum(w for t, w in weights.items() if t in words) / total
-        + (QUANTITY_BONUS if wants_number and has_quantity(text) else 0.0)
+        + (ANSWER_BONUS if kind and find_phrase(kind, text) else 0.0)
         - (SIGNPOST_PENALTY if SIGNPOST.search(text) else 0.0)
         for text, words in ((text, set(terms(text))) for text in texts)], dtype=np.float64)
     return ALONE_SHARE * np.asarray(alone) + (1 - ALONE_SHARE) * np.asarray(pooled) + bonus
