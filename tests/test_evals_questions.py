@@ -16,8 +16,8 @@ from evals.runner import KINDS, QUESTIONS_DIR, load_questions
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CHAPTERS = sorted(p for p in CORPUS.glob("*.md") if p.name != "README.md")
-SETS = ("dev", "test", "blind-dev", "blind-test")
-HALVES = [("dev", "test"), ("blind-dev", "blind-test")]
+SETS = ("dev", "test", "blind-dev", "blind-test", "blind2-dev", "blind2-test")
+HALVES = [("dev", "test"), ("blind-dev", "blind-test"), ("blind2-dev", "blind2-test")]
 
 
 @pytest.fixture(scope="module")
