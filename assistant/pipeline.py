@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Iterator
 
 import numpy as np
@@ -45,6 +47,7 @@ from assistant.index.store import Store
 from assistant.markers import marker
 from assistant.model.calibration import refusal_threshold
 from assistant.model.embedding import load_embedder
+from assistant.model.language_shift import LanguageShift
 from assistant.retrieval.retriever import Hit, Retriever, fuse, nearest_chapters
 from assistant.settings import Settings
 
@@ -75,7 +78,9 @@ class Assistant:
         self.store = Store(settings)
         self.embedder = load_embedder(settings)
         self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
+        self.shift = LanguageShift(self.embedder, settings.models_dir)
         self._retriever: Retriever | None = None
+        self._documents_language: tuple[str, str] | None = None
         self._examples: list[tuple[str, np.ndarray]] | None = None
         self._lock = threading.Lock()
 
@@ -128,15 +133,18 @@ class Assistant:
         found = Retrieval(question, lang, question, intent=structure_intent(question) or self._structure_by_meaning(
             question), started=started)
         retriever = self.retriever
+        documents = self.documents_language(retriever)
         query = self._query(question, history)
-        hits = retriever.retrieve(query, self.settings.top_k)
+        hits = retriever.retrieve(query, self.settings.top_k, self._vector(query, lang, documents))
         if query != question and switches_topic(question):
-            hits = fuse(retriever.retrieve(question, self.settings.top_k), hits)[:self.settings.top_k]
+            hits = fuse(retriever.retrieve(question, self.settings.top_k, self._vector(question, lang, documents)),
+                        hits)[:self.settings.top_k]
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
         found.query, found.hits = query, hits
-        found.candidates = self._candidates(question, query, hits, retriever)
-        found.relevance = relevance_score(query, lang, found.candidates, retriever.idf, retriever.known)
+        found.candidates = self._candidates(question, query, lang, documents, hits, retriever)
+        crosslingual = lang != documents
+        found.relevance = relevance_score(query, crosslingual, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
 
@@ -204,13 +212,27 @@ class Assistant:
         return self._answer(found, checked.text, checked.citations, refused=checked.refused, kind="generative",
                             sentences=checked.sentences)
 
-    def _candidates(self, question: str, query: str, hits: list[Hit], retriever: Retriever) -> list[Candidate]:
+    def _vector(self, text: str, language: str, documents: str) -> np.ndarray:
+        """The query vector of text; a question in another language than the documents is moved toward theirs
+        (model/language_shift.py)."""
+        return self.shift.toward(self.embedder.embed_queries([text])[0], language, documents)
+
+    def _candidates(self, question: str, query: str, language: str, documents: str, hits: list[Hit],
+                    retriever: Retriever) -> list[Candidate]:
         """Score sentences against the question; in a follow-up the earlier question counts half."""
-        vecs = self.embedder.embed_queries([question] if query == question else [question, query])
-        qvec = vecs[0] if len(vecs) == 1 else _unit(vecs[0] + vecs[1])
+        qvec = self._vector(question, language, documents)
+        if query != question:
+            qvec = _unit(qvec + self._vector(query, language, documents))
         cands = candidates(hits)
         score_candidates(question, qvec, cands, self.vectors, retriever.idf, answer_kind(question))
         return cands
+
+    def documents_language(self, retriever: Retriever) -> str:
+        """The language most indexed passages are written in, once per catalog generation."""
+        if self._documents_language is None or self._documents_language[0] != retriever.generation:
+            votes = Counter(detect_language(c.text[:1000]) for c in islice(retriever.chunks.values(), 500))
+            self._documents_language = (retriever.generation, votes.most_common(1)[0][0] if votes else "da")
+        return self._documents_language[1]
 
     def _extract(self, found: Retrieval) -> Answer:
         citations, parts = [], []

@@ -27,7 +27,7 @@ from assistant.answer.scorer import (
 from .metrics import contains_fact
 from .runner import AssistantEngine, load_questions, resolve_history
 
-DEV_SETS = ("dev", "blind-dev")
+DEV_SETS = ("dev", "blind-dev", "blind2-dev")
 QUESTION_C = 0.3   # inverse regularisation of the answerability model
 
 
@@ -59,7 +59,8 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> Model:
 
 def question_rows(rows: list[dict[str, Any]], assistant: Any) -> np.ndarray:
     retriever = assistant.retriever
-    return np.stack([question_features(r["question"], r["language"], *candidate_arrays(r["candidates"]),
+    documents = assistant.documents_language(retriever)
+    return np.stack([question_features(r["question"], r["language"] != documents, *candidate_arrays(r["candidates"]),
                                        retriever.idf, retriever.known) for r in rows])
 
 

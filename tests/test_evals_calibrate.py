@@ -37,11 +37,13 @@ def test_overlap_prefers_the_better_trade():
     assert c["refusal_accuracy"] == pytest.approx(4 / 5)
 
 
-def test_wrong_answers_are_cheap_to_refuse():
-    # A covered question answered wrongly (correctness 0) loses nothing by being refused.
-    pts = [pt(0.70, False), pt(0.75, True, 0.0), pt(0.85, True), pt(0.90, True)]
+def test_a_false_answer_costs_as_much_as_a_false_refusal_whatever_the_mix():
+    # Four covered questions, one out of scope between them: refusing it costs one covered question of four
+    # (false refusals 0.25) and saves the only out-of-scope one (false answers 1.0 -> 0): worth it.
+    pts = [pt(0.70, True), pt(0.75, False), pt(0.85, True), pt(0.90, True), pt(0.95, True)]
     c = choose(pts)
-    assert c["threshold"] <= 0.85
+    assert 0.75 < c["threshold"] <= 0.85
+    assert c["false_refusal_rate"] == pytest.approx(0.25) and c["false_answer_rate"] == 0.0
     assert c["objective"] == pytest.approx(max(e["objective"] for e in curve(pts)))
 
 
@@ -56,10 +58,11 @@ def test_points_come_from_runner_rows():
         ("a", "da", 0.5), ("b", "en", 1.0)]
 
 
-def test_a_language_threshold_never_answers_more_out_of_scope_questions():
+def test_rates_not_counts_decide():
+    # Three covered, two out of scope. Answering the 0.6 and 0.55 covered questions also answers the 0.7 one:
+    # false refusals 2/3 -> 0 for false answers 0 -> 1/2, worth it; refusing everything below 0.9 is not.
     pts = ([{"covered": True, "score": s, "answered_correctness": 1.0} for s in (0.9, 0.6, 0.55)]
            + [{"covered": False, "score": s, "answered_correctness": 0.0} for s in (0.7, 0.5)])
-    free = choose(pts)
-    capped = choose(pts, max_false_answers=0.0)
-    assert free["false_answer_rate"] > 0.0   # answering the 0.6 and 0.55 questions is worth one false answer
-    assert capped["false_answer_rate"] == 0.0 and capped["threshold"] > 0.7
+    c = choose(pts)
+    assert 0.5 < c["threshold"] <= 0.55
+    assert c["false_refusal_rate"] == 0.0 and c["false_answer_rate"] == pytest.approx(0.5)

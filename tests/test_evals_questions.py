@@ -1,7 +1,7 @@
 """The question sets follow their documented format, and every key fact is an exact string of the corpus.
 
-Two pairs of halves: dev/test (tuned on / reported), and blind-dev/blind-test (written without looking at the
-assistant's answers). The size and mix rules are dev/test's; everything else holds for all four sets.
+Three pairs of halves: dev/test (tuned on / reported), and blind-dev/blind-test and blind2-dev/blind2-test (written
+from the fact sheet without the corpus). The size and mix rules are dev/test's; everything else holds for all sets.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_size_and_mix(sets):
 
 
 def test_blind_sets_are_there(sets):
-    for name in ("blind-dev", "blind-test"):
+    for name in ("blind-dev", "blind-test", "blind2-dev", "blind2-test"):
         assert sets[name], f"{name}.jsonl is empty"
 
 

@@ -133,12 +133,12 @@ def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate
         c.pooled, c.alone, c.score = float(p), float(a), float(score)
 
 
-def relevance_score(question: str, language: str, cands: list[Candidate], idf: Callable[[str], float],
+def relevance_score(question: str, crosslingual: bool, cands: list[Candidate], idf: Callable[[str], float],
                     known: Callable[[str], bool]) -> float:
     """The probability that the handbook answers the question; below the calibrated threshold we refuse."""
     if not cands:
         return 0.0
-    x = question_features(question, language, *candidate_arrays(cands), idf, known)
+    x = question_features(question, crosslingual, *candidate_arrays(cands), idf, known)
     return float(question_model().probability(x[None, :])[0])
 
 

@@ -25,8 +25,9 @@ ALONE_SHARE = 0.5        # the sentence embedded alone vs read in its passage (p
 ANSWER_BONUS = 0.03     # the kind of phrase asked for: a quantity (digits or words), a date, a name
 LEXICAL_WEIGHT = 0.02   # idf-weighted share of the question's terms (Danish stems) in the sentence
 SIGNPOST_PENALTY = 0.02  # "Dette kapitel ..." announces what a chapter holds instead of saying it
-QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "english", "english_best_alone")
+QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "crosslingual", "crosslingual_best_alone")
 
+NAMES = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-ZÆØÅ][\w+-]+|\b\w*\d\w*\b")  # mid-sentence capitals, numbers
 SIGNPOST = re.compile(r"^\W*(dette kapitel|kapitlet|i dette kapitel|dette afsnit|afsnittet|i dette afsnit|"
                       r"this chapter|in this chapter|this section)\b", re.IGNORECASE)
 
@@ -76,16 +77,23 @@ def sentence_scores(question: str, texts: Sequence[str], alone: np.ndarray, pool
     return ALONE_SHARE * np.asarray(alone) + (1 - ALONE_SHARE) * np.asarray(pooled) + bonus
 
 
-def question_features(question: str, language: str, alone: np.ndarray, pooled: np.ndarray, hit_dense: np.ndarray,
+def question_features(question: str, crosslingual: bool, alone: np.ndarray, pooled: np.ndarray, hit_dense: np.ndarray,
                       idf: Callable[[str], float], known: Callable[[str], bool]) -> np.ndarray:
-    """One row in QUESTION_FEATURES order: how close the best sentences come, and how much of the question the
-    corpus has never seen (a Danish question about a law or a product the handbook never names)."""
+    """One row in QUESTION_FEATURES order: how close the best sentences come, and how much of what the question
+    names the documents never mention (a law, a product, a year the handbook does not cover)."""
     if not len(alone):
         return np.zeros(len(QUESTION_FEATURES))
-    weights = {t: idf(t) for t in dict.fromkeys(terms(question))}
-    unknown = (sum(w for t, w in weights.items() if not known(t)) / (sum(weights.values()) or 1.0)
-               if language == "da" else 0.0)
-    english = float(language == "en")
+    weights = {t: idf(t) for t in dict.fromkeys(checkable_terms(question, crosslingual))}
+    unknown = sum(w for t, w in weights.items() if not known(t)) / (sum(weights.values()) or 1.0)
+    other = float(crosslingual)
     best_alone = float(np.max(alone))
-    return np.asarray([best_alone, float(np.max(pooled)), float(np.max(hit_dense)), unknown, english,
-                       english * best_alone])
+    return np.asarray([best_alone, float(np.max(pooled)), float(np.max(hit_dense)), unknown, other,
+                       other * best_alone])
+
+
+def checkable_terms(question: str, crosslingual: bool) -> list[str]:
+    """The terms whose absence from the documents says something: all of a question in the documents' language;
+    of a question in another language only its names and numbers, which read the same in both."""
+    if not crosslingual:
+        return terms(question)
+    return [t for m in NAMES.findall(question) for t in terms(m)]

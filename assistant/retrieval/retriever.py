@@ -71,9 +71,10 @@ class Retriever:
                 self._bm25.index(self._corpus_terms(), show_progress=False)
             return self._bm25
 
-    def dense(self, question: str, k: int) -> list[Hit]:
+    def dense(self, question: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
         """Nearest chunks by cosine similarity, straight from Chroma (llama-index's retriever cost 6 ms more)."""
-        vector = self.embedder.embed_queries([question])[0]
+        if vector is None:
+            vector = self.embedder.embed_queries([question])[0]
         return [Hit(self.chunks[i], cos, dense=cos) for i, cos in self.store.nearest(vector, k) if i in self.chunks]
 
     def lexical(self, question: str, k: int) -> list[Hit]:
@@ -87,15 +88,16 @@ class Retriever:
         top = np.argsort(-scores)[:k]
         return [Hit(self.chunks[self._ids[i]], float(scores[i]), bm25=float(scores[i])) for i in top if scores[i] > 0]
 
-    def retrieve(self, question: str, k: int) -> list[Hit]:
-        """The top k chunks for the configured mode; hybrid fuses ranks (reciprocal-rank fusion)."""
+    def retrieve(self, question: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+        """The top k chunks for the configured mode; hybrid fuses ranks (reciprocal-rank fusion). `vector` is
+        the question's query vector when the caller has made it already."""
         pool = max(k * 3, 20)
         if self.mode == "dense":
-            hits = self.dense(question, k)
+            hits = self.dense(question, k, vector)
         elif self.mode == "bm25":
             hits = self.lexical(question, k)
         else:
-            hits = fuse(self.dense(question, pool), self.lexical(question, pool))[:k]
+            hits = fuse(self.dense(question, pool, vector), self.lexical(question, pool))[:k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
         return hits[:k]
