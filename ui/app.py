@@ -14,7 +14,7 @@ from assistant import Settings, open_assistant  # noqa: E402
 from assistant.errors import HandbookError  # noqa: E402
 from assistant.feedback_log import QaLog  # noqa: E402
 
-from . import chat, reader  # noqa: E402
+from . import api, chat, reader  # noqa: E402
 from .render import toc_html  # noqa: E402
 from .style import CSS  # noqa: E402
 
@@ -37,7 +37,6 @@ LINKS_JS = """
 window.__hbTrigger = trigger;
 if (!window.__hbLinks) {
   window.__hbLinks = true;
-  const LABEL = 'Kopiér svar med kilder';
   const fallback = (text) => {
     const ta = document.createElement('textarea');
     ta.value = text; ta.style.position = 'fixed'; ta.style.opacity = '0';
@@ -49,7 +48,8 @@ if (!window.__hbLinks) {
     const box = a.closest('.hb-answer');
     const src = box && box.querySelector('.hb-copytext');
     const text = src ? src.textContent : '';
-    const done = () => { a.textContent = 'Kopieret ✓'; setTimeout(() => { a.textContent = LABEL; }, 2000); };
+    const label = a.dataset.label || (a.dataset.label = a.textContent);
+    const done = () => { a.textContent = a.dataset.done || '✓'; setTimeout(() => { a.textContent = label; }, 2000); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, () => { fallback(text); done(); });
     } else { fallback(text); done(); }
@@ -149,6 +149,17 @@ def build_app(settings: Settings, qa_log: QaLog | None = None) -> gr.Blocks:
     def new_conversation() -> tuple[list, dict, str, Any, None]:
         return [], chat.new_state(), reader.PLACEHOLDER, gr.Group(visible=False), None
 
+    def ask_api(question: str, history: list[list[str]] | None = None,
+                sources: list[str] | None = None) -> dict:
+        """Answer a question exactly as `handbook ask --json` does (see the README, "API").
+
+        Args:
+            question: the question, in Danish or English.
+            history: the conversation so far as [question, answer] pairs, for follow-up questions.
+            sources: answer only from these documents (names as `handbook toc` shows them); default all.
+        """
+        return api.ask_json(question, history, sources, settings=settings)
+
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         saved = gr.BrowserState(chat.new_state(), storage_key="handbook-samtale", secret=browser_secret(settings))
         rated = gr.State(None)
@@ -179,17 +190,20 @@ def build_app(settings: Settings, qa_log: QaLog | None = None) -> gr.Blocks:
                         toc = gr.HTML("", elem_id="hb-toc", js_on_load=None)
         bridge = gr.HTML("", elem_id="hb-bridge", js_on_load=LINKS_JS)
 
-        answering = dict(concurrency_id="answer", concurrency_limit=settings.concurrency, show_progress="hidden")
-        gr.on([box.submit, send.click], ask, [box, chatbot, saved], [box, chatbot, saved], **answering)
+        quiet: dict[str, Any] = dict(show_progress="hidden", api_visibility="undocumented")  # the page's own events
+        answering = dict(concurrency_id="answer", concurrency_limit=settings.concurrency, **quiet)
+        gr.on([box.submit, send.click], ask, [box, chatbot, saved], [box, chatbot, saved], api_name="chat",
+              **answering)
         gr.on([box.submit, send.click], lambda: gr.Group(visible=False), None, [feedback], queue=False,
-              show_progress="hidden")  # a new question closes the comment box of the previous answer
+              **quiet)  # a new question closes the comment box of the previous answer
         chatbot.example_select(ask_example, [chatbot, saved], [box, chatbot, saved], **answering)
-        bridge.click(on_link, [saved], [pane, tabs], show_progress="hidden")
-        chatbot.like(on_like, [saved], [rated, feedback, note, comment], show_progress="hidden")
-        comment_send.click(on_comment, [rated, comment], [feedback, note, comment], show_progress="hidden")
-        new.click(new_conversation, None, [chatbot, saved, pane, feedback, rated], show_progress="hidden")
-        chatbot.clear(new_conversation, None, [chatbot, saved, pane, feedback, rated], show_progress="hidden")
-        demo.load(restore, [saved], [chatbot, saved, toc], show_progress="hidden")
+        bridge.click(on_link, [saved], [pane, tabs], **quiet)
+        chatbot.like(on_like, [saved], [rated, feedback, note, comment], **quiet)
+        comment_send.click(on_comment, [rated, comment], [feedback, note, comment], **quiet)
+        new.click(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
+        chatbot.clear(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
+        demo.load(restore, [saved], [chatbot, saved, toc], **quiet)
+        gr.api(ask_api, api_name="ask", concurrency_id="answer", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
     return demo
 

@@ -15,7 +15,7 @@ from assistant.errors import HandbookError, NoIndexError
 from assistant.feedback_log import LogError, QaLog
 
 from . import reader
-from .render import answer_html, pending_html, question_html
+from .render import answer_html, labels, pending_html, question_html
 
 if TYPE_CHECKING:
     from assistant import Assistant
@@ -75,7 +75,8 @@ def turn_from(answer: Answer) -> dict[str, Any]:
         "nearest": [{"source": r.source, "chapter_number": r.chapter_number, "title": r.title}
                     for r in answer.nearest],
         "notice": answer.notice, "language": answer.language, "answer_span": answer.answer_span,
-        "copy_text": f"Spørgsmål: {answer.question}\n\n{render_text(answer)}", "log_id": None,
+        "copy_text": f"{labels(answer.language)['question']}: {answer.question}\n\n{render_text(answer)}",
+        "log_id": None,
     }
 
 
