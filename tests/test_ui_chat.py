@@ -28,9 +28,9 @@ class RecordingWrapper:
     def __init__(self, real):
         self.real, self.histories = real, []
 
-    def stream(self, question, history=None):
+    def stream(self, question, history=None, sources=None):
         self.histories.append(history)
-        return self.real.stream(question, history)
+        return self.real.stream(question, history, sources)
 
 
 class FailingWrapper:
@@ -39,8 +39,8 @@ class FailingWrapper:
     def __init__(self, real):
         self.real = real
 
-    def stream(self, question, history=None):
-        for answer in self.real.stream(question, history):
+    def stream(self, question, history=None, sources=None):
+        for answer in self.real.stream(question, history, sources):
             yield answer
             raise RuntimeError("secret internals")
 

@@ -81,12 +81,14 @@ def turn_from(answer: Answer) -> dict[str, Any]:
 
 
 def respond(message: str, history: list[Message] | None, state: State | None, *, settings: Settings,
-            qa_log: QaLog | None = None, assistant: Assistant | None = None) -> Iterator[tuple[list[Message], State]]:
+            qa_log: QaLog | None = None, assistant: Assistant | None = None,
+            sources: list[str] | None = None) -> Iterator[tuple[list[Message], State]]:
     """Yield (messages, state) while the answer is composed, then once more with the finished, cited answer.
 
     The messages are always rendered from `state` (`history`, what the chat showed, is part of Gradio's call but
     never trusted as HTML); the conversation the core sees for follow-ups comes from the state's turns.
-    `assistant` defaults to the process-wide one for `settings`; tests hand in their own.
+    `assistant` defaults to the process-wide one for `settings`; tests hand in their own. `sources` limits the
+    answer to those documents (None: all).
     """
     state = clean_state(state)
     shown = messages(state)
@@ -97,7 +99,7 @@ def respond(message: str, history: list[Message] | None, state: State | None, *,
     pairs = history_pairs(state)
     try:
         answer = None
-        for answer in (assistant or open_assistant(settings)).stream(question, pairs):
+        for answer in (assistant or open_assistant(settings)).stream(question, pairs, sources):
             if answer.draft:
                 yield shown + [{"role": "assistant", "content": pending_html(answer.answer)}], state
         assert answer is not None and not answer.draft, "the assistant finished without an Answer"

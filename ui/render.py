@@ -203,12 +203,15 @@ def _label(ref: dict[str, Any]) -> str:
     return chapter_label(ref.get("chapter_number"), ref.get("title", ""))
 
 
-def toc_html(chapters: list[Any]) -> str:
-    """The table of contents as links that open a chapter (or a section) in the reading pane."""
+def toc_html(chapters: list[Any], sources: list[str] | None = None) -> str:
+    """The table of contents as links that open a chapter (or a section) in the reading pane; only the chosen
+    documents' chapters when `sources` is given (links keep their place in the whole list)."""
     if not chapters:
         return '<p class="hb-empty">Der er ikke indlæst noget endnu.</p>'
     items = []
     for k, ch in enumerate(chapters):
+        if sources is not None and ch.source not in sources:
+            continue
         sections = "".join(f'<li><a href="#hb:sec:{k}:{s}">{_inline(title)}</a></li>'
                            for s, title in enumerate(ch.sections))
         items.append(f'<li class="hb-toc-chapter"><a class="hb-toc-title" href="#hb:chap:{k}">{_inline(ch.label)}</a>'
