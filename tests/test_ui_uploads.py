@@ -100,3 +100,14 @@ def test_selection_and_the_list(home):
     assert table.count("<tr class=\"hb-doc") == len(docs) and table.count("hb-doc-unused") == len(docs) - 1
     assert "<script" not in documents.table_html([documents.Document("<script>x</script>.md", "<b>", "Markdown",
                                                                      None, 1, 0.0, False)], None)
+
+
+def test_a_busy_index_keeps_nothing_and_says_so(home, tmp_path):
+    from ingest.indexing import ingest_lock
+
+    path = tmp_path / "noter.md"
+    path.write_text("# Noter\n\nKommunen mødes med foreningerne hver tirsdag.\n", encoding="utf-8")
+    with ingest_lock(home):  # as if `handbook ingest` were running
+        done = list(uploads.run_upload([(path, "noter.md")], home, allowed=True))[-1]
+    assert done.indexed == [] and done.errors == ["Another ingest is running on this index; wait for it to finish."]
+    assert not (home.home / "uploads" / "noter.md").exists()

@@ -182,8 +182,9 @@ def _ingest(run: Upload, stored: list[tuple[Path, str]], settings: Settings) -> 
         yield run
     worker.join()
     names = {p: name for p, name in stored}
-    if "error" in result:
+    if "error" in result:  # the index was busy (a `handbook ingest` running) or broken: nothing went in
         run.errors.append(str(result["error"]))
+        _drop_unindexed(paths, settings)
     else:
         report = result["report"]
         run.indexed = list(report.indexed_sources)  # type: ignore[attr-defined]
@@ -193,6 +194,20 @@ def _ingest(run: Upload, stored: list[tuple[Path, str]], settings: Settings) -> 
             path.unlink(missing_ok=True)  # nothing indexed from it, so it is not kept
     run.finished = True
     yield run
+
+
+def _drop_unindexed(paths: list[Path], settings: Settings) -> None:
+    """Uploaded copies no catalog entry points to are not kept."""
+    from assistant import open_index
+
+    try:
+        with open_index(settings) as store:
+            recorded = {Path(r.path) for r in store.catalog.files().values()}
+    except HandbookError:
+        recorded = set()
+    for path in paths:
+        if path not in recorded:
+            path.unlink(missing_ok=True)
 
 
 def remove_document(source: str, settings: Settings) -> int:
