@@ -15,10 +15,12 @@ from assistant.settings import RETRIEVAL_MODES
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per answer (see README).")
 @click.option("--retrieval", type=click.Choice(RETRIEVAL_MODES), default=None, help="Retrieval mode.")
 @click.option("--top-k", type=int, default=None, help="How many passages to retrieve.")
+@click.option("--source", "sources", multiple=True, metavar="SOURCE",
+              help="Answer only from this document (as `handbook toc` names it); repeat for several. Default: all.")
 @click.pass_context
 @handles_errors
 def ask_command(ctx: click.Context, question: str | None, as_json: bool, retrieval: str | None,
-                top_k: int | None) -> None:
+                top_k: int | None, sources: tuple[str, ...]) -> None:
     """Answer QUESTION, or each line of standard input when QUESTION is left out."""
     from assistant import open_assistant
     from assistant.answer.render import render_text
@@ -29,7 +31,7 @@ def ask_command(ctx: click.Context, question: str | None, as_json: bool, retriev
     live = not as_json and assistant.settings.llm != "extractive"
     for q in questions:
         try:
-            answer = _answer(assistant, q, live)
+            answer = _answer(assistant, q, live, list(sources))
         except QuestionError as exc:
             if question is not None:
                 raise
@@ -40,12 +42,12 @@ def ask_command(ctx: click.Context, question: str | None, as_json: bool, retriev
         sys.stdout.flush()
 
 
-def _answer(assistant, question: str, live: bool):
+def _answer(assistant, question: str, live: bool, sources: list[str]):
     """Generated answers stream to stderr as they come; the checked answer is then printed to stdout."""
     if not live:
-        return assistant.ask(question)
+        return assistant.ask(question, sources=sources)
     shown = ""
-    for answer in assistant.stream(question):
+    for answer in assistant.stream(question, sources=sources):
         if answer.draft:
             click.echo(answer.answer[len(shown):], nl=False, err=True)
             shown = answer.answer

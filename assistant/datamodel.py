@@ -134,6 +134,7 @@ class Answer:
     notice: str | None = None
     sentences: list[dict[str, Any]] = field(default_factory=list)
     answer_span: dict[str, int] | None = None  # {"citation", "start", "end"}: the answering phrase in that quote
+    sources: list[str] | None = None  # the documents it was answered from when the asker chose them; None: all
     draft: bool = False  # True while the text is still being composed (stream); never in --json
 
     def to_json(self) -> dict[str, Any]:
@@ -151,4 +152,5 @@ class Answer:
             "notice": self.notice,
             "sentences": self.sentences,
             "answer_span": self.answer_span,
+            "sources": self.sources,
         }

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -66,6 +66,7 @@ class Retrieval:
     candidates: list[Candidate] = field(default_factory=list)
     relevance: float = 0.0
     intent: str | None = None
+    sources: list[str] | None = None  # the documents answers may come from; None: all
     started: float = 0.0
     seconds: float = 0.0
 
@@ -104,13 +105,15 @@ class Assistant:
         body = self.store.catalog.document(source)
         return None if body is None else json.loads(body)
 
-    def ask(self, question: str, history: History | None = None) -> Answer:
-        """Answer one question; history is the conversation so far as (question, answer) pairs."""
-        return self.finish(self.retrieve(question, history), history)
+    def ask(self, question: str, history: History | None = None, sources: Sequence[str] | None = None) -> Answer:
+        """Answer one question; history is the conversation so far as (question, answer) pairs; sources: see
+        `retrieve`."""
+        return self.finish(self.retrieve(question, history, sources), history)
 
-    def stream(self, question: str, history: History | None = None) -> Iterator[Answer]:
+    def stream(self, question: str, history: History | None = None,
+               sources: Sequence[str] | None = None) -> Iterator[Answer]:
         """Yield draft Answers (draft=True) as the text grows, then the finished, cited Answer."""
-        return self.compose(self.retrieve(question, history), history)
+        return self.compose(self.retrieve(question, history, sources), history)
 
     def finish(self, found: Retrieval, history: History | None = None) -> Answer:
         """The finished Answer to a retrieval (what `ask` returns), for callers that also read the retrieval."""
@@ -120,8 +123,17 @@ class Assistant:
         assert answer is not None and not answer.draft
         return answer
 
-    def retrieve(self, question: str, history: History | None = None) -> Retrieval:
-        """The one retrieval step of a question: validated, condensed with the conversation, searched and scored."""
+    def sources(self) -> list[str]:
+        """The documents in the index, by the source names citations show."""
+        return sorted(self.store.catalog.files())
+
+    def retrieve(self, question: str, history: History | None = None,
+                 sources: Sequence[str] | None = None) -> Retrieval:
+        """The one retrieval step of a question: validated, condensed with the conversation, searched and scored.
+
+        `sources` (names as `handbook toc` shows them) restricts passages, citations, refusals and contents to
+        those documents; None or empty means every document.
+        """
         started = time.perf_counter()
         question = " ".join(question.split())
         lang = detect_language(question)
@@ -132,13 +144,14 @@ class Assistant:
                                                                limit=self.settings.max_question_chars))
         found = Retrieval(question, lang, question, intent=structure_intent(question) or self._structure_by_meaning(
             question), started=started)
+        found.sources = self._checked_sources(sources, lang)
         retriever = self.retriever
         documents = self.documents_language(retriever)
         query = self._query(question, history)
-        hits = retriever.retrieve(query, self.settings.top_k, self._vector(query, lang, documents))
+        hits = retriever.retrieve(query, self.settings.top_k, found.sources, self._vector(query, lang, documents))
         if query != question and switches_topic(question):
-            hits = fuse(retriever.retrieve(question, self.settings.top_k, self._vector(question, lang, documents)),
-                        hits)[:self.settings.top_k]
+            hits = fuse(retriever.retrieve(question, self.settings.top_k, found.sources,
+                                           self._vector(question, lang, documents)), hits)[:self.settings.top_k]
             for rank, hit in enumerate(hits, 1):
                 hit.rank = rank
         found.query, found.hits = query, hits
@@ -147,6 +160,16 @@ class Assistant:
         found.relevance = relevance_score(query, crosslingual, found.candidates, retriever.idf, retriever.known)
         found.seconds = time.perf_counter() - started
         return found
+
+    def _checked_sources(self, sources: Sequence[str] | None, lang: str) -> list[str] | None:
+        """The selection as sorted names; None for all; QuestionError naming any document not in the index."""
+        if not sources:
+            return None
+        chosen = sorted(set(sources))
+        unknown = [s for s in chosen if s not in self.store.catalog.files()]
+        if unknown:
+            raise QuestionError(prompts.UNKNOWN_SOURCES[lang].format(sources=", ".join(unknown)))
+        return chosen
 
     def _structure_by_meaning(self, question: str) -> str | None:
         """A list of the book's parts asked in other words: the nearest example question, if close enough."""
@@ -192,7 +215,7 @@ class Assistant:
         return Answer(question=found.question, answer=text, refused=refused, citations=citations or [],
                       language=found.language, kind=kind, score=found.relevance if score is None else score,
                       nearest=nearest_chapters(found.hits) if refused or kind == "extractive" else [],
-                      notice=notice, sentences=sentences or [])
+                      notice=notice, sentences=sentences or [], sources=found.sources)
 
     def _generate(self, found: Retrieval, history: History) -> Iterator[Answer]:
         """An LLM answer streamed token by token; when the backend fails, the extractive answer with a notice."""
@@ -256,7 +279,7 @@ class Assistant:
     def _contents(self, found: Retrieval) -> Answer | None:
         """Lists of chapters, partner types or cases come from the recorded contents, not from top-k."""
         intent, lang = found.intent, found.language
-        toc = self.store.catalog.toc()
+        toc = [e for e in self.store.catalog.toc() if found.sources is None or e.source in found.sources]
         if intent == "actors":
             firsts = _first_entries(e for e in toc if e.actor)
             firsts.sort(key=lambda e: e.actor or 0)

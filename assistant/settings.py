@@ -46,6 +46,7 @@ class Settings:
     concurrency: int = 4
     max_queue: int = 64
     auth_file: str | None = None
+    max_upload_mb: float = 200.0  # per file uploaded in the chat; a 300-page illustrated PDF is 20-100 MB
 
     @property
     def index_dir(self) -> Path:
@@ -97,6 +98,8 @@ def _validated(s: Settings) -> Settings:
         raise SettingsError(f"HANDBOOK_LLM must be one of {', '.join(LLM_BACKENDS)}, got {s.llm!r}.")
     if s.unsupported not in ("mark", "remove"):
         raise SettingsError(f"HANDBOOK_UNSUPPORTED must be 'mark' or 'remove', got {s.unsupported!r}.")
+    if s.max_upload_mb <= 0:
+        raise SettingsError("HANDBOOK_MAX_UPLOAD_MB must be a positive number of megabytes.")
     if s.top_k < 1:
         raise SettingsError("HANDBOOK_TOP_K must be at least 1.")
     return s

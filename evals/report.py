@@ -195,8 +195,10 @@ def plot_refusal_scores(run: dict[str, Any], threshold: float | None) -> str:
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.88rem}
-th,td{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;overflow-wrap:break-word;text-align:left}
 th{background:#f2f2f2}td.n{text-align:right;white-space:nowrap}
+tr>:first-child{white-space:nowrap}
+table.configs td{min-width:7rem;max-width:24rem;overflow-wrap:anywhere}
 img{max-width:100%;display:block;margin:.5rem 0 1.5rem}
 .bad{color:#a00}.ok{color:#070}.q{font-weight:600}.small{font-size:.8rem;color:#555}
 blockquote{margin:.2rem 0 .2rem .5rem;padding-left:.5rem;border-left:3px solid #ddd;font-size:.85rem}
@@ -212,6 +214,27 @@ def _html_table(header: list[str], rows: list[list[str]], first_text: bool = Tru
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" if (i == 0 and first_text) else f"<td class=n>{_e(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def config_table(configs: Sequence[dict[str, Any]]) -> str:
+    """The configurations side by side: one column each, one row per setting, so no name is squeezed."""
+    keys = list(dict.fromkeys(k for c in configs for k in c if k != "name"))
+    head = "<tr><th>setting</th>" + "".join(f"<th>{_e(c['name'])}</th>" for c in configs) + "</tr>"
+    rows = "".join(f"<tr><th>{_e(k)}</th>" + "".join(f"<td>{_e(_setting(c.get(k)))}</td>" for c in configs) + "</tr>"
+                   for k in keys)
+    return f"<table class=configs>{head}{rows}</table>"
+
+
+def metrics_table(runs: Sequence[dict[str, Any]]) -> str:
+    """A set's metrics with the configurations as columns (twenty metrics side by side did not fit a page)."""
+    head = "<tr><th>metric</th>" + "".join(f"<th>{_e(r['config'])}</th>" for r in runs) + "</tr>"
+    rows = "".join(f"<tr><th>{_e(title)}</th>" + "".join(f"<td class=n>{_e(fmt(r['summary'].get(k), f))}</td>"
+                                                          for r in runs) + "</tr>" for k, title, f in COLUMNS)
+    return f"<table class=metrics>{head}{rows}</table>"
+
+
+def _setting(value: Any) -> str:
+    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _img(b64: str, alt: str) -> str:
@@ -246,15 +269,12 @@ def report_html(result: dict[str, Any], threshold: float | None = None) -> str:
              f"<style>{CSS}</style><h1>Eval report</h1>",
              f"<p class=small>{_e(result['created'])} · sets: {_e(', '.join(result['sets']))} · k = {_e(result['k'])}"
              f" · {_e(result['seconds'])} s · Python {_e(result['machine']['python'])}</p>",
-             "<h2>Configurations</h2>",
-             _html_table(["name", "settings"], [[c["name"], ", ".join(f"{k}={v}" for k, v in c.items() if k != "name")]
-                                                for c in result["configs"]])]
+             "<h2>Configurations</h2>", config_table(result["configs"])]
     for set_name in result["sets"]:
         runs = [r for r in result["runs"] if r["set"] == set_name]
         first = runs[0]
         parts.append(f"<h2>Set “{_e(set_name)}”</h2>")
-        parts.append(_html_table(["config"] + [t for _, t, _ in COLUMNS],
-                                 [[r["config"]] + [fmt(r["summary"].get(k), f) for k, _, f in COLUMNS] for r in runs]))
+        parts.append(metrics_table(runs))
         parts.append(_img(plot_configs(result, set_name), f"configurations on {set_name}"))
         parts.append(f"<h3>By kind ({_e(first['config'])})</h3>")
         parts.append(_html_table(["kind"] + [TITLES.get(k, k) for k in KIND_COLUMNS],

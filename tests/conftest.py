@@ -53,6 +53,23 @@ def indexed_home(tmp_path_factory, e5_model_dir):
     return settings
 
 
+@pytest.fixture(scope="session")
+def book_home(tmp_path_factory, indexed_home):
+    """A HANDBOOK_HOME with the digest and a generated multi-page PDF book, "bog.pdf" (treat as read-only)."""
+    import dataclasses
+
+    import make_pdfs
+    from ingest.run import ingest_paths
+
+    root = tmp_path_factory.mktemp("book-home")
+    shutil.copytree(indexed_home.home, root / "home", ignore=shutil.ignore_patterns("logs"))
+    make_pdfs.make_handbook(root / "bog.pdf")
+    settings = dataclasses.replace(indexed_home, home=root / "home")
+    report = ingest_paths([root / "bog.pdf"], settings)
+    assert report.indexed_sources == ["bog.pdf"]
+    return settings
+
+
 @pytest.fixture
 def model_env(monkeypatch, e5_model_dir):
     """Environment for CLI runs: the prepared test model, so no run rebuilds it."""

@@ -133,6 +133,16 @@ def test_out_of_scope_question_is_refused(page):
                            timeout=30_000)
 
 
+def test_an_english_refusal_is_framed_in_english(page):
+    ask(page, "What will the weather be tomorrow?")
+    refusal = last(page, "#hb-chat .hb-answer")
+    assert "hb-refusal" in refusal.get_attribute("class") and refusal.get_attribute("lang") == "en"
+    assert refusal.locator(".hb-refusal-title").inner_text().strip() == "Not in the handbook"
+    text = refusal.inner_text()
+    assert "The handbook does not say." in text and "Read the nearest chapters:" in text
+    assert "Det står ikke" not in text and "Læs de nærmeste" not in text and "Kopiér" not in text
+
+
 def test_markup_in_a_question_is_shown_not_run(page):
     hostile = ('<script>window.__hbXss = 1</script><img src=x onerror="window.__hbXss = 2"> '
                'Hvad er Innovationsbarometeret?')

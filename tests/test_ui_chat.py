@@ -28,9 +28,9 @@ class RecordingWrapper:
     def __init__(self, real):
         self.real, self.histories = real, []
 
-    def stream(self, question, history=None):
+    def stream(self, question, history=None, sources=None):
         self.histories.append(history)
-        return self.real.stream(question, history)
+        return self.real.stream(question, history, sources)
 
 
 class FailingWrapper:
@@ -39,8 +39,8 @@ class FailingWrapper:
     def __init__(self, real):
         self.real = real
 
-    def stream(self, question, history=None):
-        for answer in self.real.stream(question, history):
+    def stream(self, question, history=None, sources=None):
+        for answer in self.real.stream(question, history, sources):
             yield answer
             raise RuntimeError("secret internals")
 
@@ -100,6 +100,19 @@ def test_refusal_looks_different_and_links_the_nearest_chapters(indexed_home):
     assert "hb-sources" not in body and 'href="#hb:near:0:0"' in body
     pane = chat.open_link("hb:near:0:0", state, settings=indexed_home)
     assert html.escape(turn["nearest"][0]["title"]) in pane and "hb-reader" in pane
+
+
+def test_an_english_question_is_framed_in_english(indexed_home):
+    msgs, state = run("What will the weather be tomorrow?", indexed_home)[-1]
+    body = msgs[-1]["content"]
+    assert state["turns"][0]["refused"] and render.LABELS["en"]["refusal"] in body
+    assert render.REFUSAL_TITLE not in body and "Læs de nærmeste" not in body and "Read the nearest chapters" in body
+    msgs, state = run("How many public innovations involve external partners?", indexed_home)[-1]
+    body = msgs[-1]["content"]
+    assert not state["turns"][0]["refused"] and ">Sources</div>" in body and ">Kilder<" not in body
+    assert '<div class="hb-notice hb-lang-notice">The handbook is in Danish' in body
+    assert "Copy answer with sources" in body and "Kap. " not in body
+    assert state["turns"][0]["copy_text"].startswith("Question: ")
 
 
 def test_markup_in_a_question_is_shown_as_text(indexed_home):

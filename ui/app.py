@@ -14,9 +14,10 @@ from assistant import Settings, open_assistant  # noqa: E402
 from assistant.errors import HandbookError  # noqa: E402
 from assistant.feedback_log import QaLog  # noqa: E402
 
-from . import chat, reader  # noqa: E402
+from . import api, chat, documents_tab, reader  # noqa: E402
 from .render import toc_html  # noqa: E402
 from .style import CSS  # noqa: E402
+from .uploads import is_loopback  # noqa: E402
 
 TITLE = "NYT SAMMEN BEDRE – spørg håndbogen"
 HEADER = ('<header class="hb-header"><h1>NYT SAMMEN BEDRE</h1><p>Spørg håndbogen om innovative samarbejder i den '
@@ -37,7 +38,6 @@ LINKS_JS = """
 window.__hbTrigger = trigger;
 if (!window.__hbLinks) {
   window.__hbLinks = true;
-  const LABEL = 'Kopiér svar med kilder';
   const fallback = (text) => {
     const ta = document.createElement('textarea');
     ta.value = text; ta.style.position = 'fixed'; ta.style.opacity = '0';
@@ -49,7 +49,8 @@ if (!window.__hbLinks) {
     const box = a.closest('.hb-answer');
     const src = box && box.querySelector('.hb-copytext');
     const text = src ? src.textContent : '';
-    const done = () => { a.textContent = 'Kopieret ✓'; setTimeout(() => { a.textContent = LABEL; }, 2000); };
+    const label = a.dataset.label || (a.dataset.label = a.textContent);
+    const done = () => { a.textContent = a.dataset.done || '✓'; setTimeout(() => { a.textContent = label; }, 2000); };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, () => { fallback(text); done(); });
     } else { fallback(text); done(); }
@@ -103,28 +104,39 @@ def browser_secret(settings: Settings) -> str:
         return secrets.token_urlsafe(32)
 
 
-def contents(settings: Settings) -> str:
+def contents(settings: Settings, sources: list[str] | None = None) -> str:
     try:
-        return toc_html(open_assistant(settings).chapters())
+        return toc_html(open_assistant(settings).chapters(), sources)
     except HandbookError:
         return reader.message_pane(chat.NO_INDEX)
 
 
-def build_app(settings: Settings, qa_log: QaLog | None = None) -> gr.Blocks:
-    """The whole page: chat with sources on the left, reading pane and contents on the right."""
-    respond = partial(chat.respond, settings=settings, qa_log=qa_log)
+def build_app(settings: Settings, qa_log: QaLog | None = None, *, uploads: bool | None = None) -> gr.Blocks:
+    """The whole page: chat with sources on the left; reading pane, contents and documents on the right.
 
-    def ask(message: str, shown: list, state: Any) -> Iterator[tuple[str, list, dict]]:
-        for msgs, new in respond(message, shown, state):
+    `uploads` says whether the Dokumenter tab may add files (ui/cli.py: only on a loopback address or with a
+    login); None decides from the settings' host alone.
+    """
+    respond = partial(chat.respond, settings=settings, qa_log=qa_log)
+    allowed = is_loopback(settings.host) if uploads is None else uploads
+    if allowed:
+        documents_tab.keep_uploads_in_home(settings)
+
+    def ask(message: str, shown: list, state: Any, scope: str, chosen: list[str]
+            ) -> Iterator[tuple[str, list, dict]]:
+        sources = documents_tab.current(settings, scope, chosen)
+        for msgs, new in respond(message, shown, state, sources=sources):
             yield "", msgs, new
 
-    def ask_example(shown: list, state: Any, evt: gr.SelectData) -> Iterator[tuple[str, list, dict]]:
+    def ask_example(shown: list, state: Any, scope: str, chosen: list[str], evt: gr.SelectData
+                    ) -> Iterator[tuple[str, list, dict]]:
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-        yield from ask(value.get("text") or "", shown, state)
+        yield from ask(value.get("text") or "", shown, state, scope, chosen)
 
-    def restore(state: Any) -> tuple[list, dict, str]:
+    def restore(state: Any) -> tuple[Any, ...]:
         state = chat.clean_state(state)
-        return chat.messages(state), state, contents(settings)
+        table, choices, remove, scope = documents_tab.refreshed(settings, None, None)
+        return chat.messages(state), state, contents(settings), table, choices, remove
 
     def on_link(state: Any, evt: gr.EventData) -> tuple[Any, Any]:
         data = getattr(evt, "_data", None) or {}
@@ -148,6 +160,17 @@ def build_app(settings: Settings, qa_log: QaLog | None = None) -> gr.Blocks:
 
     def new_conversation() -> tuple[list, dict, str, Any, None]:
         return [], chat.new_state(), reader.PLACEHOLDER, gr.Group(visible=False), None
+
+    def ask_api(question: str, history: list[list[str]] | None = None,
+                sources: list[str] | None = None) -> dict:
+        """Answer a question exactly as `handbook ask --json` does (see the README, "API").
+
+        Args:
+            question: the question, in Danish or English.
+            history: the conversation so far as [question, answer] pairs, for follow-up questions.
+            sources: answer only from these documents (names as `handbook toc` shows them); default all.
+        """
+        return api.ask_json(question, history, sources, settings=settings)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         saved = gr.BrowserState(chat.new_state(), storage_key="handbook-samtale", secret=browser_secret(settings))
@@ -177,19 +200,26 @@ def build_app(settings: Settings, qa_log: QaLog | None = None) -> gr.Blocks:
                         pane = gr.HTML(reader.PLACEHOLDER, elem_id="hb-reader", js_on_load=SCROLL_JS)
                     with gr.Tab("Indhold", id="indhold", elem_id="hb-tab-toc"):
                         toc = gr.HTML("", elem_id="hb-toc", js_on_load=None)
+                    with gr.Tab("Dokumenter", id="dokumenter", elem_id="hb-tab-docs"):
+                        docs = documents_tab.layout(settings, allowed)
         bridge = gr.HTML("", elem_id="hb-bridge", js_on_load=LINKS_JS)
 
-        answering = dict(concurrency_id="answer", concurrency_limit=settings.concurrency, show_progress="hidden")
-        gr.on([box.submit, send.click], ask, [box, chatbot, saved], [box, chatbot, saved], **answering)
+        quiet: dict[str, Any] = dict(show_progress="hidden", api_visibility="undocumented")  # the page's own events
+        answering = dict(concurrency_id="answer", concurrency_limit=settings.concurrency, **quiet)
+        gr.on([box.submit, send.click], ask, [box, chatbot, saved, docs.scope, docs.chosen], [box, chatbot, saved],
+              api_name="chat", **answering)
         gr.on([box.submit, send.click], lambda: gr.Group(visible=False), None, [feedback], queue=False,
-              show_progress="hidden")  # a new question closes the comment box of the previous answer
-        chatbot.example_select(ask_example, [chatbot, saved], [box, chatbot, saved], **answering)
-        bridge.click(on_link, [saved], [pane, tabs], show_progress="hidden")
-        chatbot.like(on_like, [saved], [rated, feedback, note, comment], show_progress="hidden")
-        comment_send.click(on_comment, [rated, comment], [feedback, note, comment], show_progress="hidden")
-        new.click(new_conversation, None, [chatbot, saved, pane, feedback, rated], show_progress="hidden")
-        chatbot.clear(new_conversation, None, [chatbot, saved, pane, feedback, rated], show_progress="hidden")
-        demo.load(restore, [saved], [chatbot, saved, toc], show_progress="hidden")
+              **quiet)  # a new question closes the comment box of the previous answer
+        chatbot.example_select(ask_example, [chatbot, saved, docs.scope, docs.chosen], [box, chatbot, saved],
+                               **answering)
+        bridge.click(on_link, [saved], [pane, tabs], **quiet)
+        chatbot.like(on_like, [saved], [rated, feedback, note, comment], **quiet)
+        comment_send.click(on_comment, [rated, comment], [feedback, note, comment], **quiet)
+        new.click(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
+        chatbot.clear(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
+        demo.load(restore, [saved], [chatbot, saved, toc, docs.table, docs.chosen, docs.remove_choice], **quiet)
+        documents_tab.wire(docs, settings, toc, allowed, partial(contents, settings))
+        gr.api(ask_api, api_name="ask", concurrency_id="answer", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
     return demo
 

@@ -15,7 +15,7 @@ from assistant.errors import HandbookError, NoIndexError
 from assistant.feedback_log import LogError, QaLog
 
 from . import reader
-from .render import answer_html, pending_html, question_html
+from .render import answer_html, labels, pending_html, question_html
 
 if TYPE_CHECKING:
     from assistant import Assistant
@@ -75,17 +75,20 @@ def turn_from(answer: Answer) -> dict[str, Any]:
         "nearest": [{"source": r.source, "chapter_number": r.chapter_number, "title": r.title}
                     for r in answer.nearest],
         "notice": answer.notice, "language": answer.language, "answer_span": answer.answer_span,
-        "copy_text": f"Spørgsmål: {answer.question}\n\n{render_text(answer)}", "log_id": None,
+        "copy_text": f"{labels(answer.language)['question']}: {answer.question}\n\n{render_text(answer)}",
+        "log_id": None,
     }
 
 
 def respond(message: str, history: list[Message] | None, state: State | None, *, settings: Settings,
-            qa_log: QaLog | None = None, assistant: Assistant | None = None) -> Iterator[tuple[list[Message], State]]:
+            qa_log: QaLog | None = None, assistant: Assistant | None = None,
+            sources: list[str] | None = None) -> Iterator[tuple[list[Message], State]]:
     """Yield (messages, state) while the answer is composed, then once more with the finished, cited answer.
 
     The messages are always rendered from `state` (`history`, what the chat showed, is part of Gradio's call but
     never trusted as HTML); the conversation the core sees for follow-ups comes from the state's turns.
-    `assistant` defaults to the process-wide one for `settings`; tests hand in their own.
+    `assistant` defaults to the process-wide one for `settings`; tests hand in their own. `sources` limits the
+    answer to those documents (None: all).
     """
     state = clean_state(state)
     shown = messages(state)
@@ -96,7 +99,7 @@ def respond(message: str, history: list[Message] | None, state: State | None, *,
     pairs = history_pairs(state)
     try:
         answer = None
-        for answer in (assistant or open_assistant(settings)).stream(question, pairs):
+        for answer in (assistant or open_assistant(settings)).stream(question, pairs, sources):
             if answer.draft:
                 yield shown + [{"role": "assistant", "content": pending_html(answer.answer)}], state
         assert answer is not None and not answer.draft, "the assistant finished without an Answer"

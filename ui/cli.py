@@ -1,7 +1,6 @@
 """`handbook serve` (the chat window) and `handbook log` (feedback statistics and export); gradio loads lazily."""
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
@@ -13,18 +12,10 @@ from assistant.command import handles_errors, settings_from
 from assistant.errors import NoIndexError, SettingsError
 from assistant.settings import Settings
 
+from .uploads import is_loopback
+
 AUTH_ENV = "HANDBOOK_AUTH"
 
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def read_auth(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
@@ -86,11 +77,12 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None, share:
         click.echo("Note: nothing is indexed yet; run `handbook setup` or `handbook ingest` (the chat says so too).",
                    err=True)
     qa_log = QaLog.open(settings)
-    demo = build_app(settings, qa_log)
+    demo = build_app(settings, qa_log, uploads=is_loopback(settings.host) or bool(auth))
     try:
         demo.launch(server_name=settings.host, server_port=settings.port, auth=auth or None, share=False,
                     auth_message="Log ind for at spørge håndbogen.", prevent_thread_lock=True, quiet=True,
-                    show_error=False, inbrowser=False, **launch_options())
+                    show_error=False, inbrowser=False, max_file_size=int(settings.max_upload_mb * 2 * 1048576),
+                    **launch_options())
     except OSError as exc:
         raise SettingsError(f"Cannot listen on {settings.host}:{settings.port} ({exc}); choose another --port.") \
             from None

@@ -11,10 +11,25 @@ import html
 import re
 from typing import Any
 
+from assistant.answer.prompts import ANSWER_INTRO
 from assistant.markers import chapter_label, link_markers
 
 CONTEXT_CHARS = 220
-REFUSAL_TITLE = "Det står ikke i håndbogen"
+# The words that frame an answer, in the question's language (the quotes themselves stay in the book's Danish).
+LABELS = {
+    "da": {"refusal": "Det står ikke i håndbogen", "sources": "Kilder", "nearest": "Læs de nærmeste kapitler:",
+           "copy": "Kopiér svar med kilder", "copied": "Kopieret ✓", "chapter": "Kap.", "page": "s.",
+           "line": "linje", "open": "Åbn i læsevinduet", "show": "Vis kilde", "question": "Spørgsmål"},
+    "en": {"refusal": "Not in the handbook", "sources": "Sources", "nearest": "Read the nearest chapters:",
+           "copy": "Copy answer with sources", "copied": "Copied ✓", "chapter": "Ch.", "page": "p.",
+           "line": "line", "open": "Open in the reading pane", "show": "Show source", "question": "Question"},
+}
+REFUSAL_TITLE = LABELS["da"]["refusal"]
+
+
+def labels(lang: str | None) -> dict[str, str]:
+    """The page's framing words for an answer in `lang` (Danish for anything else)."""
+    return LABELS.get(lang or "da", LABELS["da"])
 
 
 def esc(text: str | None) -> str:
@@ -47,16 +62,28 @@ def error_html(message: str) -> str:
 
 
 def answer_html(turn: dict[str, Any], t: int) -> str:
-    """A finished answer (turn t of the conversation): text, sources panel or refusal, copy link."""
+    """A finished answer (turn t of the conversation): text, sources panel or refusal, copy link, framed in the
+    question's language."""
     if turn.get("error"):
         return error_html(turn["error"])
+    lang = turn.get("language") or "da"
+    words = labels(lang)
     notice = f'<div class="hb-notice">{_inline(turn["notice"])}</div>' if turn.get("notice") else ""
-    copy = (f'<div class="hb-actions"><a class="hb-copy" href="#hb:copy:{t}">Kopiér svar med kilder</a>'
-            f'<span class="hb-copytext">{esc(turn.get("copy_text", ""))}</span></div>')
+    copy = (f'<div class="hb-actions"><a class="hb-copy" href="#hb:copy:{t}" data-done="{words["copied"]}">'
+            f'{words["copy"]}</a><span class="hb-copytext">{esc(turn.get("copy_text", ""))}</span></div>')
     if turn.get("refused"):
-        return f'<div class="hb-answer hb-refusal">{notice}{refusal_body(turn, t)}{copy}</div>'
-    body = body_html(turn["answer"], t, {c["n"] for c in turn.get("citations", [])}, _phrase(turn))
-    return f'<div class="hb-answer">{notice}<div class="hb-body">{body}</div>{sources_html(turn, t)}{copy}</div>'
+        return f'<div class="hb-answer hb-refusal" lang="{_lang(lang)}">{notice}{refusal_body(turn, t)}{copy}</div>'
+    text, intro = turn["answer"], ANSWER_INTRO.get(lang, "")
+    if intro and text.startswith(intro):  # "the handbook is in Danish ...": a notice above the quotes
+        notice += f'<div class="hb-notice hb-lang-notice">{_inline(intro.strip())}</div>'
+        text = text[len(intro):]
+    body = body_html(text, t, {c["n"] for c in turn.get("citations", [])}, _phrase(turn), lang)
+    return (f'<div class="hb-answer" lang="{_lang(lang)}">{notice}<div class="hb-body">{body}</div>'
+            f'{sources_html(turn, t)}{copy}</div>')
+
+
+def _lang(lang: str) -> str:
+    return "en" if lang == "en" else "da"
 
 
 def _phrase(turn: dict[str, Any]) -> str | None:
@@ -66,19 +93,19 @@ def _phrase(turn: dict[str, Any]) -> str | None:
     return quote[span["start"]:span["end"]] or None if quote and "start" in span else None
 
 
-def body_html(text: str, t: int, known: set[int], phrase: str | None = None) -> str:
+def body_html(text: str, t: int, known: set[int], phrase: str | None = None, lang: str = "da") -> str:
     """Answer text with each [n] as a link to its source, the answering phrase in bold; "- " lines: a list."""
     paragraphs: list[str] = []
     items: list[str] = []
     for line in (text or "").split("\n"):
         if line.startswith("- "):
-            items.append(f"<li>{_markers(line[2:], t, known)}</li>")
+            items.append(f"<li>{_markers(line[2:], t, known, lang)}</li>")
             continue
         if items:
             paragraphs.append(f'<ul>{"".join(items)}</ul>')
             items = []
         if line.strip():
-            paragraphs.append(f"<p>{_markers(line, t, known)}</p>")
+            paragraphs.append(f"<p>{_markers(line, t, known, lang)}</p>")
     if items:
         paragraphs.append(f'<ul>{"".join(items)}</ul>')
     out = "".join(paragraphs)
@@ -87,43 +114,48 @@ def body_html(text: str, t: int, known: set[int], phrase: str | None = None) -> 
     return out
 
 
-def _markers(line: str, t: int, known: set[int]) -> str:
+def _markers(line: str, t: int, known: set[int], lang: str = "da") -> str:
+    show = labels(lang)["show"]
+
     def link(n: int) -> str | None:
-        return f'<a class="hb-cite" href="#hb:cite:{t}:{n}" title="Vis kilde {n}">[{n}]</a>' if n in known else None
+        return f'<a class="hb-cite" href="#hb:cite:{t}:{n}" title="{show} {n}">[{n}]</a>' if n in known else None
     return link_markers(line, _flat, link).strip()
 
 
 def sources_html(turn: dict[str, Any], t: int) -> str:
-    """The "Kilder" panel: one entry per citation with where it stands and the quote inside its passage."""
+    """The "Kilder" ("Sources") panel: one entry per citation with where it stands and the quote in its passage."""
     citations = turn.get("citations") or []
     if not citations:
         return ""
+    lang = turn.get("language") or "da"
+    words = labels(lang)
     entries = []
     for c in citations:
         entries.append(
-            f'<li class="hb-source"><a class="hb-source-head" href="#hb:cite:{t}:{c["n"]}" title="Åbn i læsevinduet">'
-            f'<span class="hb-n">[{c["n"]}]</span> {where_html(c)}</a>'
-            f'<div class="hb-passage">{passage_excerpt(c.get("passage") or "", c["quote"])}</div></li>')
-    return (f'<div class="hb-sources"><div class="hb-sources-title">Kilder</div>'
+            f'<li class="hb-source"><a class="hb-source-head" href="#hb:cite:{t}:{c["n"]}" title="{words["open"]}">'
+            f'<span class="hb-n">[{c["n"]}]</span> {where_html(c, lang)}</a>'
+            f'<div class="hb-passage" lang="da">{passage_excerpt(c.get("passage") or "", c["quote"])}</div></li>')
+    return (f'<div class="hb-sources"><div class="hb-sources-title">{words["sources"]}</div>'
             f'<ol class="hb-source-list">{"".join(entries)}</ol></div>')
 
 
-def where_html(c: dict[str, Any]) -> str:
+def where_html(c: dict[str, Any], lang: str = "da") -> str:
     """Chapter, section, then page (or lines) and the file, for one citation."""
-    parts = [f'<span class="hb-chapter">Kap. {_inline(c.get("chapter") or c.get("chapter_title") or "")}</span>']
+    parts = [f'<span class="hb-chapter">{labels(lang)["chapter"]} {_inline(c.get("chapter") or c.get("chapter_title") or "")}</span>']
     if c.get("section") and c["section"] != c.get("chapter_title"):
         parts.append(f'<span class="hb-section">{_inline(c["section"])}</span>')
-    parts.append(f'<span class="hb-page">{_inline(place(c))}</span>')
+    parts.append(f'<span class="hb-page">{_inline(place(c, lang))}</span>')
     return " · ".join(parts) + f' <span class="hb-file">{_inline(c.get("source", ""))}</span>'
 
 
-def place(c: dict[str, Any]) -> str:
-    """"s. 34" for a page a reader finds, else "linje 12-14", else nothing."""
+def place(c: dict[str, Any], lang: str = "da") -> str:
+    """"s. 34" for a page a reader finds, else "linje 12-14", else nothing ("p. 34", "line 12-14" in English)."""
+    words = labels(lang)
     if c.get("page") is not None:
-        return f"s. {c['page']}"
+        return f"{words['page']} {c['page']}"
     lines = c.get("lines")
     if lines:
-        return f"linje {lines[0]}" + (f"-{lines[1]}" if lines[1] != lines[0] else "")
+        return f"{words['line']} {lines[0]}" + (f"-{lines[1]}" if lines[1] != lines[0] else "")
     return ""
 
 
@@ -159,10 +191,11 @@ def find_span(text: str, needle: str) -> tuple[int, int]:
 
 def refusal_body(turn: dict[str, Any], t: int) -> str:
     """A refusal looks different: a heading, the handbook's own sentence, and the nearest chapters as links."""
+    words = labels(turn.get("language"))
     links = "".join(f'<a class="hb-chip" href="#hb:near:{t}:{i}">{_inline(_label(r))}</a>'
                     for i, r in enumerate(turn.get("nearest") or []))
-    nearest = f'<div class="hb-nearest"><span>Læs de nærmeste kapitler:</span>{links}</div>' if links else ""
-    return (f'<div class="hb-refusal-title">{REFUSAL_TITLE}</div>'
+    nearest = f'<div class="hb-nearest"><span>{words["nearest"]}</span>{links}</div>' if links else ""
+    return (f'<div class="hb-refusal-title">{words["refusal"]}</div>'
             f'<p class="hb-refusal-text">{_inline(turn["answer"])}</p>{nearest}')
 
 
@@ -170,12 +203,15 @@ def _label(ref: dict[str, Any]) -> str:
     return chapter_label(ref.get("chapter_number"), ref.get("title", ""))
 
 
-def toc_html(chapters: list[Any]) -> str:
-    """The table of contents as links that open a chapter (or a section) in the reading pane."""
+def toc_html(chapters: list[Any], sources: list[str] | None = None) -> str:
+    """The table of contents as links that open a chapter (or a section) in the reading pane; only the chosen
+    documents' chapters when `sources` is given (links keep their place in the whole list)."""
     if not chapters:
         return '<p class="hb-empty">Der er ikke indlæst noget endnu.</p>'
     items = []
     for k, ch in enumerate(chapters):
+        if sources is not None and ch.source not in sources:
+            continue
         sections = "".join(f'<li><a href="#hb:sec:{k}:{s}">{_inline(title)}</a></li>'
                            for s, title in enumerate(ch.sections))
         items.append(f'<li class="hb-toc-chapter"><a class="hb-toc-title" href="#hb:chap:{k}">{_inline(ch.label)}</a>'

@@ -72,6 +72,26 @@ CSS = """
 .hb-toc .hb-toc-title { font-weight: 600; }
 .hb-toc ul.hb-toc-sections { font-size: .9em; margin: .1em 0 .5em; padding-left: 1.1em; }
 #hb-bridge { display: none; }
+
+/* documents */
+.hb-docs-intro { margin: .2em 0 .5em; font-size: .92em; color: var(--body-text-color-subdued); }
+#hb-docs { max-height: 44vh; overflow-y: auto; }
+table.hb-docs { width: 100%; border-collapse: collapse; font-size: .86em; }
+table.hb-docs th { text-align: left; font-weight: 600; border-bottom: 2px solid var(--border-color-primary);
+  padding: .3em .4em; position: sticky; top: 0; background: var(--background-fill-primary); }
+table.hb-docs td { border-bottom: 1px solid var(--border-color-primary); padding: .3em .4em; vertical-align: top; }
+table.hb-docs td.hb-num { text-align: right; font-variant-numeric: tabular-nums; }
+table.hb-docs td.hb-added { font-size: .9em; min-width: 6.5em; }
+table.hb-docs .hb-doc-title { font-weight: 600; }
+table.hb-docs .hb-doc-source { font-size: .85em; color: var(--body-text-color-subdued); word-break: break-all; }
+table.hb-docs tr.hb-doc-digest td { background: var(--background-fill-secondary); }
+table.hb-docs tr.hb-doc-unused td { opacity: .5; }
+.hb-upload-progress { display: flex; align-items: center; gap: .6em; margin: .4em 0; }
+.hb-upload-progress progress { flex: 0 0 40%; height: .9em; }
+.hb-upload-error { color: #b91c1c; font-size: .9em; margin: .2em 0; }
+.hb-upload-error::before { content: "⚠ "; }
+.hb-upload-done { color: #15803d; font-size: .9em; margin: .2em 0; }
+#hb-digest-offer { padding: .5em; border: 1px solid var(--color-accent); }
 #hb-feedback { padding: .4em; }
 
 /* phones (Gradio scopes these rules to its .contain element) */

@@ -33,6 +33,10 @@ TOC_CASES = {
     "da": "Disse cases står i indholdet:",
     "en": "These cases are in the content:",
 }
+UNKNOWN_SOURCES = {
+    "da": "Ikke i indekset: {sources}; `handbook toc` viser, hvad der er.",
+    "en": "Not in the index: {sources}; `handbook toc` lists what is.",
+}
 SOURCES_HEADING = {"da": "Kilder", "en": "Sources"}
 UNSUPPORTED_MARK = " [ikke understøttet af kilden]"
 UNSUPPORTED_MARKS = {"da": UNSUPPORTED_MARK, "en": " [not supported by the sources]"}

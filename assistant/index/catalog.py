@@ -104,6 +104,10 @@ class Catalog:
                                "FROM files").fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
+    def added(self) -> dict[str, float]:
+        """When each document was (last) ingested, as a Unix time, by source."""
+        return {r[0]: r[1] or 0.0 for r in self.db.execute("SELECT source, ingested_at FROM files")}
+
     def replace_file(self, record: FileRecord, chunks: list[Chunk], sections: list[Section], body: str) -> None:
         """Swap one file's chunks, contents entries and text in a single transaction."""
         with self.transaction() as db:

@@ -109,9 +109,10 @@ class Store:
 
         return ChromaVectorStore(chroma_collection=self.collection)
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine) of the k nearest vectors; ids and distances only, since texts live in the catalog."""
-        got = self.collection.query(query_embeddings=[vector], n_results=k, include=["distances"])
+    def nearest(self, vector: np.ndarray, k: int, sources: list[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine) of the k nearest vectors, only from `sources` when given; texts live in the catalog."""
+        where = None if sources is None else {"source": {"$in": list(sources)}}
+        got = self.collection.query(query_embeddings=[vector], n_results=k, include=["distances"], where=where)
         return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0])]
 
     def count(self) -> int:

@@ -71,33 +71,38 @@ class Retriever:
                 self._bm25.index(self._corpus_terms(), show_progress=False)
             return self._bm25
 
-    def dense(self, question: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
+    def dense(self, question: str, k: int, sources: list[str] | None = None,
+              vector: np.ndarray | None = None) -> list[Hit]:
         """Nearest chunks by cosine similarity, straight from Chroma (llama-index's retriever cost 6 ms more)."""
         if vector is None:
             vector = self.embedder.embed_queries([question])[0]
-        return [Hit(self.chunks[i], cos, dense=cos) for i, cos in self.store.nearest(vector, k) if i in self.chunks]
+        return [Hit(self.chunks[i], cos, dense=cos) for i, cos in self.store.nearest(vector, k, sources)
+                if i in self.chunks]
 
-    def lexical(self, question: str, k: int) -> list[Hit]:
-        """BM25 over Danish stems; empty when the question shares no term with the index."""
+    def lexical(self, question: str, k: int, sources: list[str] | None = None) -> list[Hit]:
+        """BM25 over Danish stems (only chunks of `sources` when given); empty when no term is shared."""
         q = terms(question)
         bm25 = self._bm25_index() if q else None
         if bm25 is None:
             return []
         with self._lock:
             scores = np.asarray(bm25.get_scores(q))
+        if sources is not None:
+            scores = np.where([self.chunks[i].source in sources for i in self._ids], scores, 0.0)
         top = np.argsort(-scores)[:k]
         return [Hit(self.chunks[self._ids[i]], float(scores[i]), bm25=float(scores[i])) for i in top if scores[i] > 0]
 
-    def retrieve(self, question: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
-        """The top k chunks for the configured mode; hybrid fuses ranks (reciprocal-rank fusion). `vector` is
-        the question's query vector when the caller has made it already."""
+    def retrieve(self, question: str, k: int, sources: list[str] | None = None,
+                 vector: np.ndarray | None = None) -> list[Hit]:
+        """The top k chunks for the configured mode (from `sources` only, when given); hybrid fuses ranks (RRF).
+        `vector` is the question's query vector when the caller has made it already."""
         pool = max(k * 3, 20)
         if self.mode == "dense":
-            hits = self.dense(question, k, vector)
+            hits = self.dense(question, k, sources, vector)
         elif self.mode == "bm25":
-            hits = self.lexical(question, k)
+            hits = self.lexical(question, k, sources)
         else:
-            hits = fuse(self.dense(question, pool, vector), self.lexical(question, pool))[:k]
+            hits = fuse(self.dense(question, pool, sources, vector), self.lexical(question, pool, sources))[:k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
         return hits[:k]
