@@ -64,9 +64,15 @@ def toc_command(ctx: click.Context) -> None:
 
     with open_index(settings_from(ctx)) as index:
         files = index.catalog.files()
+        copies: dict[str, list[str]] = {}
+        for source, record in files.items():
+            if record.copy_of:
+                copies.setdefault(record.copy_of, []).append(source)
         for chapter in index.catalog.chapters():
             record = files.get(chapter.source)
-            about = ", ".join(x for x in (record.author, record.date) if x) if record else ""
-            click.echo(f"{chapter.label}  ({chapter.source}{', ' + about if about else ''})")
+            about = [x for x in (record.author, record.date) if x] if record else []
+            if copies.get(chapter.source):
+                about.append("copies: " + ", ".join(sorted(copies[chapter.source])))
+            click.echo(f"{chapter.label}  ({', '.join([chapter.source, *about])})")
             for section in chapter.sections:
                 click.echo(f"    {section}")

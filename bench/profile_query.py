@@ -346,7 +346,7 @@ def runtimes(assistant, qs: list[str]) -> str:
     import subprocess
     from statistics import median
 
-    from ingest.indexing import sentence_spans
+    from ingest.vectors import sentence_spans
 
     ours = assistant.embedder
     theirs = torch_model()

@@ -16,6 +16,7 @@ def chunk_sections(sections: list[Section], file_hash: str = "", *, target_words
                    max_words: int = MAX_WORDS) -> list[Chunk]:
     """Split each section into chunks of whole paragraphs (or sentences, for long paragraphs)."""
     chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
     for section in sections:
         if section.kind == "sources" or not section.text.strip():
             continue
@@ -25,8 +26,10 @@ def chunk_sections(sections: list[Section], file_hash: str = "", *, target_words
                 continue
             page, label = _page_at(section, start)
             line_start, line_end = _lines_at(section, start, end)
+            base = chunk_id(section, position, text)
+            occurrence = seen[base] = seen.get(base, -1) + 1
             chunks.append(Chunk(
-                id=chunk_id(section, position, text), text=text, source=section.source,
+                id=base if not occurrence else chunk_id(section, position, text, occurrence), text=text, source=section.source,
                 chapter_number=section.chapter_number, chapter_title=section.chapter_title,
                 section_title=section.section_title, order=section.order, position=position,
                 page=page, page_label=label, line_start=line_start, line_end=line_end,
@@ -34,9 +37,11 @@ def chunk_sections(sections: list[Section], file_hash: str = "", *, target_words
     return chunks
 
 
-def chunk_id(section: Section, position: int, text: str) -> str:
-    """Stable across runs: the same text in the same place gets the same id."""
-    key = "\x00".join([section.source, str(section.chapter_number), section.section_title, str(position), text])
+def chunk_id(section: Section, position: int, text: str, occurrence: int = 0) -> str:
+    """Stable across runs: the same text in the same place gets the same id; a repeat of it in the same file (a
+    page printed twice, two sections of one title) counts its occurrence, so ids are unique per file."""
+    parts = [section.source, str(section.chapter_number), section.section_title, str(position), text]
+    key = "\x00".join(parts + ([str(occurrence)] if occurrence else []))
     return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
 
 

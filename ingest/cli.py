@@ -24,19 +24,24 @@ def setup_command(ctx: click.Context) -> None:
 @click.command("ingest")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Also drop indexed files that are gone from the given folders.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-file summary as JSON.")
+@click.option("--verbose", is_flag=True, help="Also show the parsers' own warnings (always in logs/ingest.log).")
 @click.pass_context
 @handles_errors
-def ingest_command(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
+def ingest_command(ctx: click.Context, paths: tuple[Path, ...], prune: bool, as_json: bool, verbose: bool) -> None:
     """Index files and folders (Markdown, text, HTML, DOCX, PDF); with no PATH, the bundled corpus."""
+    from ingest.notices import route_logs
     from ingest.progress import progress_bar
-    from ingest.run import ingest_paths, summary_line
+    from ingest.report import problem_line, summary_lines
+    from ingest.run import ingest_paths
 
-    with progress_bar() as progress:
-        report = ingest_paths(list(paths), settings_from(ctx), prune=prune, progress=progress)
-    for error in report.errors:
-        click.echo(f"skipped {error}", err=True)
-    click.echo(json.dumps(report.to_json(), ensure_ascii=False) if as_json else summary_line(report))
+    settings = settings_from(ctx)
+    with route_logs(settings.logs_dir / "ingest.log", verbose=verbose), progress_bar() as progress:
+        report = ingest_paths(list(paths), settings, prune=prune, progress=progress)
+    for line in filter(None, map(problem_line, report.outcomes)):
+        click.echo(line, err=True)
+    lines = [json.dumps(report.to_json(), ensure_ascii=False)] if as_json else summary_lines(report)
+    click.echo("\n".join(lines))
     if report.errors:
         sys.exit(1)
 

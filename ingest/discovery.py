@@ -10,11 +10,18 @@ from assistant.errors import IngestError
 from .loaders import supported
 
 
-def discover(paths: list[Path], skip_names: frozenset[str] = frozenset()) -> tuple[list[tuple[Path, str]], list[IngestError]]:
-    """Return (file, source name) pairs and one error per path that cannot be used."""
+def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken: dict[str, str] | None = None
+             ) -> tuple[list[tuple[Path, str]], list[IngestError]]:
+    """Return (file, source name) pairs and one error per path that cannot be used.
+
+    A source name is the path under the given folder (the file name for a file); `taken` maps names already
+    indexed to their real paths, so another file of the same name (in a second folder) gets its folder's name
+    in front instead of replacing it.
+    """
     found: list[tuple[Path, str]] = []
     errors: list[IngestError] = []
     seen: set[str] = set()
+    names = dict(taken or {})
     for root in paths:
         if not root.exists():
             errors.append(IngestError(str(root), "no such file or folder; check the path"))
@@ -23,7 +30,7 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset()) -> tup
                 real = os.path.realpath(path)
                 if real not in seen:
                     seen.add(real)
-                    found.append((path, path.relative_to(root).as_posix()))
+                    found.append((path, _unique(path.relative_to(root).as_posix(), root, real, names)))
         elif not supported(root):
             errors.append(IngestError(str(root), f"unsupported file type {root.suffix or '(none)'!r}; "
                                                  "use .md, .txt, .html, .docx or .pdf"))
@@ -33,8 +40,20 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset()) -> tup
             real = os.path.realpath(root)
             if real not in seen:
                 seen.add(real)
-                found.append((root, root.name))
+                found.append((root, _unique(root.name, root.resolve().parent, real, names)))
     return found, errors
+
+
+def _unique(name: str, folder: Path, real: str, names: dict[str, str]) -> str:
+    """`name`, or `folder/name` (then `folder/name (2)` ...) when another file already goes by it."""
+    candidates = [name, f"{folder.resolve().name}/{name}"]
+    stem, dot, suffix = candidates[1].rpartition(".")
+    candidates += [f"{stem} ({n}).{suffix}" if dot else f"{candidates[1]} ({n})" for n in range(2, 1000)]
+    for candidate in candidates:
+        if names.get(candidate, real) == real:
+            names[candidate] = real
+            return candidate
+    raise IngestError(real, "too many files share this name; rename some of them")
 
 
 def _walk(root: Path, errors: list[IngestError], skip_names: frozenset[str]) -> list[Path]:

@@ -6,56 +6,29 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
-import numpy as np
-
-from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.datamodel import Chunk, Section
 from assistant.errors import IndexBusyError, IngestError
 from assistant.hashing import file_sha256
-from assistant.index.catalog import FileRecord, SpanVectors
+from assistant.index.catalog import FileRecord
 from assistant.index.lock import exclusive
 from assistant.index.store import Store
-from assistant.model.embedding import load_embedder, prepare_model
+from assistant.model.embedding import prepare_model
 from assistant.settings import Settings
 
+from . import copies
 from .chunking import chunk_sections
 from .discovery import discover
 from .loaders import document_meta, load
+from .notices import collect
+from .report import DUPLICATE, FAILED, INDEXED, UNCHANGED, FileOutcome, IngestReport
+from .vectors import Pending, Progress, stored
 
-Progress = Callable[[str, int, int], None]
 log = logging.getLogger("handbook.ingest")
 MAX_CHUNK_CHARS = 100_000  # a normal chunk is ~1,000 characters; this is a "sentence" with no breaks at all
 INDEX_FORMAT = "3"  # 2: sentence vectors made at ingest and kept in the catalog; 3: also each sentence alone
-
-
-@dataclass
-class IngestReport:
-    """What one ingest did; printed as the summary at the end."""
-
-    files: int = 0
-    indexed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chapters: int = 0
-    sections: int = 0
-    chunks: int = 0
-    embedded: int = 0
-    reused: int = 0
-    seconds: float = 0.0
-    errors: list[IngestError] = field(default_factory=list)
-    indexed_sources: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        # not asdict(): it deep-copies the IngestErrors, which cannot be rebuilt from their args
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["errors"] = [{"path": e.path, "reason": e.reason} for e in self.errors]
-        data["indexed_sources"] = list(self.indexed_sources)
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
 
 @contextmanager
@@ -68,14 +41,15 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
 
 
 def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progress: Progress | None = None,
-           skip_names: frozenset[str] = frozenset()) -> IngestReport:
-    """Bring the index in line with the given files and folders; bad files are reported, not fatal."""
+           skip_names: frozenset[str] = frozenset(), files: list[tuple[Path, str]] | None = None) -> IngestReport:
+    """Bring the index in line with the given files and folders (and `files`, as (path, source) pairs); a bad
+    file costs only itself."""
     started = time.perf_counter()
     report = IngestReport()
     with ingest_lock(settings):
         store = Store(settings, create=True)
         try:
-            _ingest(paths, settings, store, report, prune, progress, skip_names)
+            _ingest(paths, settings, store, report, prune, progress, skip_names, files or [])
         finally:
             store.close()
     report.seconds = time.perf_counter() - started
@@ -83,7 +57,7 @@ def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progre
 
 
 def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
-            progress: Progress | None, skip_names: frozenset[str]) -> None:
+            progress: Progress | None, skip_names: frozenset[str], extra: list[tuple[Path, str]]) -> None:
     prepare_model(settings)
     model_key = settings.embed_model
     catalog = store.catalog
@@ -95,94 +69,31 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
         catalog.set_meta("index_format", INDEX_FORMAT)
     _redo_files_missing_vectors(store)
     known = catalog.files()
-    found, errors = discover(paths, skip_names)
-    report.errors.extend(_one_line(e) for e in errors)
+    taken = {s: os.path.realpath(r.path) for s, r in known.items() if r.path and os.path.exists(r.path)}
+    found, errors = discover(paths, skip_names, taken)
+    found += [(p, s) for p, s in extra if s not in {x for _, x in found}]
+    for error in errors:
+        report.fail(error)
+    leaving = _leaving(known, found, paths) if prune else set()
+    digests = _digests(found, report)
+    for source in copies.orphaned(known, digests, leaving):
+        path = Path(known[source].path)
+        if path.exists():
+            found.append((path, source))
+            digests.update(_digests([(path, source)], report))
+        else:
+            leaving.add(source)
     report.files = len(found)
-    pending: list[tuple[FileRecord, list[Section], list[Chunk]]] = []
-    for i, (path, source) in enumerate(found):
-        if progress:
-            progress("read", i + 1, len(found))
-        try:
-            digest = file_sha256(path)
-            old = known.get(source)
-            if old and old.hash == digest and old.model == model_key:
-                report.unchanged += 1
-                continue
-            sections = load(path, source)
-            chunks = chunk_sections(sections, digest)
-            if not chunks:
-                raise IngestError(str(path), "no text to index after reading the file; check that it is not a scan")
-            _check_chunk_sizes(chunks, path)
-        except IngestError as exc:
-            report.errors.append(_one_line(exc))
-            continue
-        except OSError as exc:
-            report.errors.append(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"))
-            continue
-        except (Exception, RecursionError) as exc:  # a loader bug must cost one file, never the whole batch
-            log.exception("%s: unexpected error while reading", path)
-            report.errors.append(_one_line(IngestError(
-                str(path), f"the file could not be read ({type(exc).__name__}: {exc}); check or re-save it")))
-            continue
-        meta = document_meta(sections)
-        pending.append((FileRecord(source, str(path), digest, len(chunks), model_key, meta.get("author", ""),
-                                   meta.get("date", "")), sections, chunks))
+    pending, new_copies = _read(found, digests, known, copies.owners(known, digests, leaving, model_key),
+                                model_key, report, progress)
+    pending = stored(store, settings, pending, report, progress)
+    committed = _commit(store, pending, report)
+    _commit_copies(store, new_copies, known, committed, leaving, report)
 
-    # Vectors already in Chroma are reused: the catalog's, and orphans an interrupted ingest left (same ids,
-    # same text, same model: a model change empties the collection), so a resumed ingest does not embed twice.
-    # Sentence vectors live in the catalog (written before the chunks), so a chunk is reusable when both exist.
-    old_ids = catalog.chunk_ids() | (store.vector_ids() if pending else set())
-    all_new = [c for _, _, cs in pending for c in cs]
-    with_sentences = catalog.chunks_with_sentence_vectors() if all_new else set()
-    reuse_ids = [c.id for c in all_new if c.id in old_ids and c.id in with_sentences]
-    reused = store.vectors_for(reuse_ids) if reuse_ids else {}
-    to_embed = [c for c in all_new if c.id not in reused]
-    done = {"n": 0}
-
-    def tick(n: int) -> None:
-        done["n"] = n
-        if progress:
-            progress("embed", n, len(to_embed))
-
-    vectors = None
-    if to_embed:
-        texts = [c.indexed_text for c in to_embed]
-        spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
-        embedder = load_embedder(settings)
-        vectors, span_vectors = embedder.embed_passages_with_spans(texts, spans, progress=tick)
-        catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
-                                      for c, t, sv in zip(to_embed, texts, span_vectors)},
-                                     _alone_vectors(embedder, to_embed))
-    by_id = dict(reused)
-    if vectors is not None:
-        by_id.update({c.id: v for c, v in zip(to_embed, vectors)})
-    report.embedded, report.reused = len(to_embed), len(reused)
-
-    # Vectors first, in large batches (one upsert per file made thousands of small files crawl); until the
-    # catalog below names them they are orphans that retrieval ignores, so a kill here loses nothing.
-    if all_new:
-        store.add(all_new, np.stack([by_id[c.id] for c in all_new]), [c.indexed_text for c in all_new])
-    live = catalog.chunk_ids()
-    for record, sections, chunks in pending:
-        previous = catalog.chunk_ids(record.source)
-        new_ids = {c.id for c in chunks}
-        catalog.replace_file(record, chunks, sections, _document_body(sections))
-        live = (live - previous) | new_ids
-        stale = previous - live
-        if stale:
-            store.delete(stale)
-        report.indexed += 1
-        report.indexed_sources.append(record.source)
-
-    if prune:
-        present = {source for _, source in found}
-        roots = [str(p.resolve()) for p in paths]
-        for source, record in known.items():
-            gone = not Path(record.path).exists() or (source not in present and _under(record.path, roots))
-            if gone:
-                remove_source(store, source)
-                report.removed += 1
-
+    for source in leaving:
+        if source in catalog.files():
+            remove_source(store, source)
+            report.removed += 1
     orphans = store.vector_ids() - catalog.chunk_ids()
     if orphans:
         store.delete(orphans)
@@ -191,6 +102,123 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     report.chapters = len(chapters)
     report.sections = sum(max(1, len(c.sections)) for c in chapters)
     report.chunks = len(catalog.chunk_ids())
+    position = {str(path): i for i, (path, _) in enumerate(found)}
+    report.outcomes.sort(key=lambda o: position.get(o.path, -1))
+
+
+def _leaving(known: dict[str, FileRecord], found: list[tuple[Path, str]], paths: list[Path]) -> set[str]:
+    """With --prune: indexed files that are gone, or no longer under the given folders."""
+    present = {source for _, source in found}
+    roots = [str(p.resolve()) for p in paths]
+    return {source for source, record in known.items()
+            if not Path(record.path).exists() or (source not in present and _under(record.path, roots))}
+
+
+def _digests(found: list[tuple[Path, str]], report: IngestReport) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path, source in found:
+        try:
+            out[source] = file_sha256(path)
+        except OSError as exc:
+            report.fail(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"), source)
+    return out
+
+
+def _read(found: list[tuple[Path, str]], digests: dict[str, str], known: dict[str, FileRecord],
+          owner: dict[str, str], model_key: str, report: IngestReport, progress: Progress | None
+          ) -> tuple[list[Pending], list[FileRecord]]:
+    """Load and chunk each new or changed file; unchanged files and copies of indexed content are not read."""
+    pending: list[Pending] = []
+    new_copies: list[FileRecord] = []
+    for i, (path, source) in enumerate(found):
+        if progress:
+            progress("read", i + 1, len(found))
+        digest = digests.get(source)
+        if digest is None:
+            continue
+        old = known.get(source)
+        original = owner.get(digest, source)
+        if original != source:
+            record = FileRecord(source, str(path), digest, 0, model_key, copy_of=original)
+            if not (old and (old.copy_of, old.hash, old.model) == (original, digest, model_key)):
+                new_copies.append(record)
+            report.duplicates += 1
+            report.outcomes.append(FileOutcome(source, str(path), DUPLICATE, copy_of=original))
+            continue
+        if old and old.hash == digest and old.model == model_key and not old.copy_of:
+            report.unchanged += 1
+            report.outcomes.append(FileOutcome(source, str(path), UNCHANGED, chunks=old.chunks))
+            continue
+        try:
+            with collect(path) as notices:
+                sections = load(path, source)
+            chunks = chunk_sections(sections, digest)
+            if not chunks:
+                raise IngestError(str(path), "no text to index after reading the file; check that it is not a scan")
+            _check_chunk_sizes(chunks, path)
+        except IngestError as exc:
+            report.fail(exc, source)
+            continue
+        except OSError as exc:
+            report.fail(IngestError(str(path), f"cannot read the file ({exc.strerror}); check permissions"), source)
+            continue
+        except (Exception, RecursionError) as exc:  # a loader bug must cost one file, never the whole batch
+            log.exception("%s: unexpected error while reading", path)
+            report.fail(IngestError(str(path), f"the file could not be read ({type(exc).__name__}: {exc}); "
+                                               "check or re-save it"), source)
+            continue
+        owner[digest] = source
+        meta = document_meta(sections)
+        pages = max([s.page_end or s.page or 0 for s in sections] + notices.ocr_pages) or None
+        pending.append(Pending(
+            FileRecord(source, str(path), digest, len(chunks), model_key, meta.get("author", ""),
+                       meta.get("date", "")), sections, chunks,
+            FileOutcome(source, str(path), INDEXED, pages=pages, chunks=len(chunks),
+                        ocr_pages=sorted(set(notices.ocr_pages)), notes=notices.notes)))
+    return pending, new_copies
+
+
+def _commit(store: Store, pending: list[Pending], report: IngestReport) -> set[str]:
+    """Each file's catalog rows in its own transaction, then its stale vectors go; returns the committed sources."""
+    catalog = store.catalog
+    live = catalog.chunk_ids()
+    committed: set[str] = set()
+    for p in pending:
+        source = p.record.source
+        try:
+            previous = catalog.chunk_ids(source)
+            catalog.replace_file(p.record, p.chunks, p.sections, _document_body(p.sections))
+        except Exception as exc:
+            log.exception("%s: the catalog could not record it", p.record.path)
+            report.fail(IngestError(p.record.path, f"the catalog could not record it ({type(exc).__name__}); "
+                                                   "ingest it again"), source)
+            continue
+        live = (live - previous) | {c.id for c in p.chunks}
+        stale = previous - live
+        if stale:
+            store.delete(stale)
+        committed.add(source)
+        report.indexed += 1
+        report.indexed_sources.append(source)
+        report.outcomes.append(p.outcome)
+    return committed
+
+
+def _commit_copies(store: Store, new_copies: list[FileRecord], known: dict[str, FileRecord], committed: set[str],
+                   leaving: set[str], report: IngestReport) -> None:
+    """A copy is recorded once its original is indexed; if the original failed, so does the copy."""
+    failed = {o.source: o.reason for o in report.outcomes if o.status == FAILED}
+    for record in new_copies:
+        original = record.copy_of
+        if original in committed or (original in known and original not in leaving and original not in failed):
+            previous = store.catalog.chunk_ids(record.source)
+            store.catalog.replace_file(record, [], [], None)
+            if previous:
+                store.delete(previous - store.catalog.chunk_ids())
+            continue
+        report.duplicates -= 1
+        report.fail(IngestError(record.path, f"same file as {original}, which could not be indexed: "
+                                             f"{failed.get(original, 'see above')}"), record.source)
 
 
 def _redo_files_missing_vectors(store: Store) -> None:
@@ -200,32 +228,6 @@ def _redo_files_missing_vectors(store: Store) -> None:
         missing = ids - store.vector_ids()
         if missing:
             store.catalog.mark_changed(store.catalog.sources_of(missing))
-
-
-def sentence_spans(chunk: Chunk, text: str) -> list[tuple[int, int]]:
-    """The chunk's sentences as spans of its embedded text, which ends with the chunk's own text."""
-    offset = len(text) - len(chunk.text)
-    return [(s + offset, e + offset) for s, e in split_sentences(chunk.text)]
-
-
-def _alone_vectors(embedder: Any, chunks: list[Chunk]) -> dict[str, SpanVectors]:
-    """Every sentence embedded on its own: the second view the answer scorer reads beside the pooled one."""
-    spans = [(c.id, s, e, clean_sentence(c.text[s:e])) for c in chunks for s, e in split_sentences(c.text)]
-    vectors = embedder.embed_passages([t for *_, t in spans], batch_size=64) if spans else []
-    out: dict[str, SpanVectors] = {}
-    for (cid, s, e, _), v in zip(spans, vectors):
-        out.setdefault(cid, {})[(s, e)] = v
-    return out
-
-
-def _to_chunk_offsets(spans: SpanVectors, offset: int) -> SpanVectors:
-    return {(s - offset, e - offset): v for (s, e), v in spans.items()}
-
-
-def _one_line(error: IngestError) -> IngestError:
-    """Each rejected file is reported on exactly one line, whatever a parser put into the reason."""
-    reason = " ".join(error.reason.split())
-    return error if reason == error.reason else IngestError(error.path.replace("\n", " "), reason)
 
 
 def _check_chunk_sizes(chunks: list[Chunk], path: Path) -> None:

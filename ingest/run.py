@@ -6,7 +6,11 @@ from pathlib import Path
 from assistant.index.store import Store
 from assistant.settings import Settings
 
-from .indexing import IngestReport, Progress, ingest, ingest_lock, remove_source
+from .copies import copies_of
+from .indexing import Progress, ingest, ingest_lock, remove_source
+from .report import IngestReport, summary_line
+
+__all__ = ["bundled_corpus", "ingest_paths", "remove_sources", "summary_line"]
 
 BUNDLED_SKIP = frozenset({"README.md"})
 
@@ -26,16 +30,9 @@ def ingest_paths(paths: list[Path], settings: Settings, *, prune: bool = False,
                   skip_names=BUNDLED_SKIP if given_corpus else frozenset())
 
 
-def summary_line(report: IngestReport) -> str:
-    return (f"Indexed {report.files} files ({report.indexed} new or changed, {report.unchanged} unchanged"
-            + (f", {report.removed} removed" if report.removed else "")
-            + (f", {len(report.errors)} skipped" if report.errors else "")
-            + f"): {report.chapters} chapters, {report.sections} sections, {report.chunks} chunks; "
-            f"embedded {report.embedded} chunks (reused {report.reused}) in {report.seconds:.1f} s.")
-
-
 def remove_sources(sources: list[str], settings: Settings) -> list[tuple[str, int]]:
-    """Drop documents by source name; unknown names are an error naming them."""
+    """Drop documents by source name; unknown names are an error naming them. A copy of a removed document
+    that stays is indexed under its own name, so its content stays answerable."""
     from assistant.errors import HandbookError
 
     with ingest_lock(settings):
@@ -45,6 +42,10 @@ def remove_sources(sources: list[str], settings: Settings) -> list[tuple[str, in
             unknown = [s for s in sources if s not in known]
             if unknown:
                 raise HandbookError(f"Not in the index: {', '.join(unknown)}; `handbook toc` lists what is.")
-            return [(s, remove_source(store, s)) for s in sources]
+            staying = [(p, s) for source in sources for p, s in copies_of(known, source) if s not in sources]
+            removed = [(s, remove_source(store, s)) for s in sources]
         finally:
             store.close()
+    if staying:
+        ingest([], settings, files=staying)
+    return removed

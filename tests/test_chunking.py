@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from assistant.datamodel import Section
-from ingest.chunking import chunk_sections
+from ingest.chunking import chunk_id, chunk_sections
 from ingest.loaders import load
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -54,3 +54,14 @@ def test_pages_follow_offsets():
                       page_offsets=[(0, 1, "i"), (16, 2, "ii")])
     chunks = chunk_sections([section], target_words=2, max_words=3)
     assert [(c.page, c.page_label) for c in chunks] == [(1, "i"), (2, "ii")]
+
+
+def test_the_same_text_twice_in_one_file_gets_two_ids_and_the_first_keeps_its_own():
+    """A page printed twice (two sections of one title, same text): ids stay unique per file and position."""
+    text = "Kommunen og foreningerne mødes hver måned i et fælles forum."
+    twice = [Section(source="a.pdf", text=text, section_title="Bilag", order=i, page=i + 1) for i in range(3)]
+    chunks = chunk_sections(twice)
+    assert len({c.id for c in chunks}) == 3 and [c.page for c in chunks] == [1, 2, 3]
+    assert chunks[0].id == chunk_id(twice[0], 0, text)  # ids of text that was never repeated do not change
+    elsewhere = chunk_sections([Section(source="b.pdf", text=text, section_title="Bilag")])
+    assert elsewhere[0].id not in {c.id for c in chunks}

@@ -48,6 +48,7 @@ class FileRecord:
     model: str
     author: str = ""  # from the document's byline or its own metadata, when it names one
     date: str = ""    # YYYY-MM-DD, likewise
+    copy_of: str = ""  # an identical file indexed under another name: this one has no chunks of its own
 
 
 @dataclass
@@ -84,6 +85,9 @@ class Catalog:
             with self.db:  # an index made before documents' authors and dates were kept
                 self.db.execute("ALTER TABLE files ADD COLUMN author TEXT DEFAULT ''")
                 self.db.execute("ALTER TABLE files ADD COLUMN date TEXT DEFAULT ''")
+        if "copy_of" not in {r[1] for r in self.db.execute("PRAGMA table_info(files)")}:
+            with self.db:  # an index made before identical files were recorded as copies
+                self.db.execute("ALTER TABLE files ADD COLUMN copy_of TEXT DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -100,27 +104,30 @@ class Catalog:
         return row[0] if row else "0"
 
     def files(self) -> dict[str, FileRecord]:
-        rows = self.db.execute("SELECT source, path, hash, chunks, model, COALESCE(author, ''), COALESCE(date, '') "
-                               "FROM files").fetchall()
+        rows = self.db.execute("SELECT source, path, hash, chunks, model, COALESCE(author, ''), COALESCE(date, ''), "
+                               "COALESCE(copy_of, '') FROM files").fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
     def added(self) -> dict[str, float]:
         """When each document was (last) ingested, as a Unix time, by source."""
         return {r[0]: r[1] or 0.0 for r in self.db.execute("SELECT source, ingested_at FROM files")}
 
-    def replace_file(self, record: FileRecord, chunks: list[Chunk], sections: list[Section], body: str) -> None:
-        """Swap one file's chunks, contents entries and text in a single transaction."""
+    def replace_file(self, record: FileRecord, chunks: list[Chunk], sections: list[Section], body: str | None
+                     ) -> None:
+        """Swap one file's chunks, contents entries and text in a single transaction (a copy has none)."""
         with self.transaction() as db:
             self._delete(db, record.source)
-            db.execute("INSERT INTO files (source, path, hash, chunks, model, ingested_at, author, date) "
-                       "VALUES (?,?,?,?,?,?,?,?)", (record.source, record.path, record.hash, record.chunks,
-                                                    record.model, time.time(), record.author, record.date))
+            db.execute("INSERT INTO files (source, path, hash, chunks, model, ingested_at, author, date, copy_of) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)", (record.source, record.path, record.hash, record.chunks,
+                                                      record.model, time.time(), record.author, record.date,
+                                                      record.copy_of))
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?,?,?,?)",
                            [(c.id, c.source, c.text, json.dumps(c.metadata(), ensure_ascii=False)) for c in chunks])
             db.executemany("INSERT INTO toc VALUES (?,?,?,?,?,?,?,?,?,?)", [
                 (s.source, s.order, s.chapter_number, s.chapter_title, s.section_title, s.kind, s.page,
                  s.page_label, s.line_start, s.actor) for s in sections])
-            db.execute("INSERT OR REPLACE INTO documents VALUES (?,?)", (record.source, body))
+            if body is not None:
+                db.execute("INSERT OR REPLACE INTO documents VALUES (?,?)", (record.source, body))
 
     def remove_file(self, source: str) -> None:
         with self.transaction() as db:

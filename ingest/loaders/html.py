@@ -15,6 +15,7 @@ from .structure import (
     section_kind,
     with_front_matter,
 )
+from .html_main import MainText, main_content
 from .textfile import read_text
 
 DROP = {"script", "style", "nav", "noscript", "template", "svg", "canvas", "iframe", "form", "button", "select",
@@ -35,22 +36,31 @@ def load_html(path: Path, source: str) -> list[Section]:
     except Exception as exc:  # bs4 rarely fails, but a loader must never leak a parser error
         raise IngestError(str(path), f"the HTML cannot be parsed ({type(exc).__name__}); check the file") from None
     title_tag = soup.find("title")
+    main = main_content(text)
     doc_title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
-    walker = _Walker(source, doc_title or path.stem.replace("-", " ").replace("_", " "))
+    walker = _Walker(source, doc_title or (main.title if main else "") or path.stem.replace("-", " ").replace("_", " "),
+                     main)
     try:
         walker.walk(soup.body or soup)
         walker.flush_section()
     except RecursionError:
         raise IngestError(str(path), "the HTML is nested too deeply to read; save the page as simpler HTML "
                           "or as text") from None
-    return with_front_matter(walker.sections, **_page_meta(soup))
+    if main is not None and not walker.sections:  # the extractor's idea of the page left nothing: read it whole
+        walker = _Walker(source, walker.doc_title, None)
+        walker.walk(soup.body or soup)
+        walker.flush_section()
+    meta = _page_meta(soup)
+    if main is not None:  # what trafilatura read from bylines, JSON-LD and the URL, where the page's tags say nothing
+        meta = {key: meta[key] or getattr(main, key) for key in ("author", "date")}
+    return with_front_matter(walker.sections, **meta)
 
 
 class _Walker:
     """Walks the tree in document order, collecting paragraphs into the current section."""
 
-    def __init__(self, source: str, doc_title: str) -> None:
-        self.source, self.sections = source, []
+    def __init__(self, source: str, doc_title: str, main: MainText | None) -> None:
+        self.source, self.sections, self.main, self.doc_title = source, [], main, doc_title
         self.chapter_title, self.chapter_number, self.section_title = doc_title, None, doc_title
         self.paragraphs: list[tuple[str, int | None]] = []
         self.buffer: list[str] = []
@@ -76,7 +86,7 @@ class _Walker:
             elif name == "table":
                 self.flush_paragraph()
                 rows = _table_rows(child)
-                if rows:
+                if rows and (self.main is None or self.main.keeps(rows, table=True)):
                     self.paragraphs.append((rows, child.sourceline))
             elif name == "br":
                 self.buffer.append("\u2028")  # a line break the author asked for; source newlines are spaces
@@ -93,7 +103,7 @@ class _Walker:
     def flush_paragraph(self) -> None:
         text = "\n".join(" ".join(part.split()) for part in "".join(self.buffer).split("\u2028"))
         text = re.sub(r"\n{2,}", "\n", text).strip()
-        if text:
+        if text and (self.main is None or self.main.keeps(text) or is_byline(text)):
             self.paragraphs.append((text, self.buffer_line))
         self.buffer, self.buffer_line = [], None
 

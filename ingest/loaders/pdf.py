@@ -133,7 +133,8 @@ def _report_textless(pages: list[PageLayout], path: Path) -> None:
             log.info("%s: page %d is blank", path, p.number)
     if len(scans) <= 10:
         for n in scans:
-            log.warning("%s: page %d has no extractable text (a scan?); run OCR on it first", path, n)
+            log.warning("%s: page %d has no extractable text (a scan?); run OCR on it first", path, n,
+                        extra={"ocr_pages": [n]})
     else:
         runs: list[list[int]] = []
         for n in scans:
@@ -143,7 +144,7 @@ def _report_textless(pages: list[PageLayout], path: Path) -> None:
                 runs.append([n])
         spans = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
         log.warning("%s: %d pages have no extractable text (scans?): pages %s; run OCR on them first", path,
-                    len(scans), spans)
+                    len(scans), spans, extra={"ocr_pages": scans})
 
 
 def _mark_pull_quotes(pages: list[PageLayout], body: float) -> None:
