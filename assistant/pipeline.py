@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Iterator, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 
 from assistant.answer import prompts
 from assistant.answer.citations import cite
+from assistant.answer.contents import contents_answer
 from assistant.answer.extractive import (
     Candidate,
     CandidateVectors,
@@ -37,12 +37,10 @@ from assistant.answer.intents import (
     switches_topic,
     wants_list,
 )
-from assistant.answer.language import detect_language
-from assistant.answer.sentences import split_sentences
+from assistant.answer.language import detect_language, majority_language
 from assistant.answer.spans import answer_span
-from assistant.datamodel import Answer, ChapterRef, Chunk, Citation
+from assistant.datamodel import Answer, ChapterRef, Citation
 from assistant.errors import BackendError, QuestionError
-from assistant.index.catalog import TocEntry
 from assistant.index.store import Store
 from assistant.markers import marker
 from assistant.model.calibration import refusal_threshold
@@ -253,8 +251,8 @@ class Assistant:
     def documents_language(self, retriever: Retriever) -> str:
         """The language most indexed passages are written in, once per catalog generation."""
         if self._documents_language is None or self._documents_language[0] != retriever.generation:
-            votes = Counter(detect_language(c.text[:1000]) for c in islice(retriever.chunks.values(), 500))
-            self._documents_language = (retriever.generation, votes.most_common(1)[0][0] if votes else "da")
+            self._documents_language = (retriever.generation, majority_language(
+                c.text for c in islice(retriever.chunks.values(), 500)))
         return self._documents_language[1]
 
     def _extract(self, found: Retrieval) -> Answer:
@@ -278,53 +276,11 @@ class Assistant:
 
     def _contents(self, found: Retrieval) -> Answer | None:
         """Lists of chapters, partner types or cases come from the recorded contents, not from top-k."""
-        intent, lang = found.intent, found.language
         toc = [e for e in self.store.catalog.toc() if found.sources is None or e.source in found.sources]
-        if intent == "actors":
-            firsts = _first_entries(e for e in toc if e.actor)
-            firsts.sort(key=lambda e: e.actor or 0)
-            heading = prompts.TOC_ACTORS[lang]
-        elif intent == "cases":
-            firsts = [e for e in toc if e.kind == "case"]
-            heading = prompts.TOC_CASES[lang]
-        else:
-            firsts = _first_entries(toc)
-            heading = prompts.TOC_CHAPTERS[lang]
-        if not firsts:
+        listed = contents_answer(found.intent or "", found.language, toc, self.retriever.chunks.values())
+        if listed is None:
             return None
-        lines, citations = [heading], []
-        first_chunks = self._first_chunks()
-        for entry in firsts:
-            chunk = first_chunks.get((entry.source, entry.chapter_title, entry.section_title))
-            label = entry.section_title if intent == "cases" else entry.label
-            if intent == "actors":
-                label = f"{entry.actor}. {entry.chapter_title}"
-            if chunk is None:
-                lines.append(f"- {label}")
-                continue
-            s, e = split_sentences(chunk.text)[0]
-            citations.append(cite(len(citations) + 1, chunk, s, e))
-            lines.append(f"- {label} {marker(len(citations))}")
-        return self._answer(found, "\n".join(lines), citations, kind=f"contents:{intent}", score=1.0)
-
-    def _first_chunks(self) -> dict[tuple[str, str, str], Chunk]:
-        """The first chunk of every section, keyed by (source, chapter title, section title)."""
-        out: dict[tuple[str, str, str], Chunk] = {}
-        for c in self.retriever.chunks.values():
-            key = (c.source, c.chapter_title, c.section_title)
-            if key not in out or c.position < out[key].position:
-                out[key] = c
-        return out
-
-
-def _first_entries(entries) -> list[TocEntry]:
-    seen, out = set(), []
-    for e in entries:
-        key = (e.source, e.chapter_number, e.chapter_title)
-        if key not in seen:
-            seen.add(key)
-            out.append(e)
-    return out
+        return self._answer(found, listed[0], listed[1], kind=f"contents:{found.intent}", score=1.0)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -1,6 +1,9 @@
 """Which language a question is in: Danish unless it reads clearly as English."""
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from assistant.retrieval.terms import words
 
 _EN = frozenset("the what which who how why does do did it they their is are of and in with for about book handbook tell list "
@@ -18,3 +21,9 @@ def detect_language(text: str) -> str:
     en = sum(t in _EN for t in toks)
     da = sum(t in _DA for t in toks)
     return "en" if en > da else "da"
+
+
+def majority_language(texts: Iterable[str], default: str = "da") -> str:
+    """The language most of the texts are in (each judged on its first 1,000 characters)."""
+    votes = Counter(detect_language(t[:1000]) for t in texts)
+    return votes.most_common(1)[0][0] if votes else default
