@@ -79,7 +79,7 @@ class Assistant:
         self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
         self.shift = LanguageShift(self.embedder, settings.models_dir)
         self._retriever: Retriever | None = None
-        self._documents_language: tuple[str, str] | None = None
+        self._languages: dict[tuple[str, tuple[str, ...] | None], str] = {}
         self._examples: list[tuple[str, np.ndarray]] | None = None
         self._lock = threading.Lock()
 
@@ -144,7 +144,7 @@ class Assistant:
             question), started=started)
         found.sources = self._checked_sources(sources, lang)
         retriever = self.retriever
-        documents = self.documents_language(retriever)
+        documents = self.documents_language(retriever, found.sources)
         query = self._query(question, history)
         hits = retriever.retrieve(query, self.settings.top_k, found.sources, self._vector(query, lang, documents))
         if query != question and switches_topic(question):
@@ -248,12 +248,14 @@ class Assistant:
         score_candidates(question, qvec, cands, self.vectors, retriever.idf, answer_kind(question))
         return cands
 
-    def documents_language(self, retriever: Retriever) -> str:
-        """The language most indexed passages are written in, once per catalog generation."""
-        if self._documents_language is None or self._documents_language[0] != retriever.generation:
-            self._documents_language = (retriever.generation, majority_language(
-                c.text for c in islice(retriever.chunks.values(), 500)))
-        return self._documents_language[1]
+    def documents_language(self, retriever: Retriever, sources: Sequence[str] | None = None) -> str:
+        """The language most of the passages answers come from are written in, once per catalog generation."""
+        key = (retriever.generation, tuple(sorted(sources)) if sources else None)
+        if key not in self._languages:
+            texts = (c.text for c in retriever.chunks.values() if not sources or c.source in sources)
+            self._languages = {k: v for k, v in self._languages.items() if k[0] == retriever.generation}
+            self._languages[key] = majority_language(islice(texts, 500))
+        return self._languages[key]
 
     def _extract(self, found: Retrieval) -> Answer:
         citations, parts = [], []

@@ -75,3 +75,30 @@ def test_an_english_question_about_a_year_the_handbook_never_mentions_is_refused
     answer = assistant.ask("What did the 2031 innovation barometer find?")
     assert answer.refused and answer.answer.startswith("The handbook does not say")
     assert not assistant.ask("What did the 2015-16 innovation barometer find?").refused
+
+
+def test_the_documents_language_is_that_of_the_chosen_documents(tmp_path, e5_model_dir):
+    from assistant import load_settings, open_assistant
+    from ingest.run import ingest_paths
+
+    da = tmp_path / "docs" / "vejledning.md"
+    en = tmp_path / "docs" / "guide.md"
+    da.parent.mkdir()
+    da.write_text("# Vejledning\n\n" + "Kommunen samarbejder med borgerne om nye løsninger på ældreområdet. " * 40
+                  + "\n\n## Økonomi\n\n" + "Udgifterne deles mellem de parter, der er med i projektet. " * 40,
+                  encoding="utf-8")
+    en.write_text("# Guide\n\nThe council works with residents on new ideas for libraries and parks.\n",
+                  encoding="utf-8")
+    settings = load_settings({}, home=tmp_path / "home", embed_model=str(e5_model_dir))
+    assert not ingest_paths([da, en], settings).errors
+    assistant = open_assistant(settings)
+    retriever = assistant.retriever
+    assert assistant.documents_language(retriever) == "da"
+    assert assistant.documents_language(retriever, ["guide.md"]) == "en"
+    question = "Who do the council work with on libraries?"
+    plain = assistant.embedder.embed_queries([question])[0]
+    for sources, moved in ((["guide.md"], False), (None, True)):
+        found = assistant.retrieve(question, sources=sources)
+        _, alone = assistant.vectors(found.candidates)
+        unshifted = np.allclose([c.alone for c in found.candidates], alone @ plain, atol=1e-5)
+        assert unshifted != moved, sources  # the English question is moved only toward Danish documents
