@@ -19,7 +19,7 @@ from assistant.hashing import file_sha256
 from assistant.index.catalog import FileRecord, SpanVectors
 from assistant.index.lock import exclusive
 from assistant.index.store import Store
-from assistant.model.embedding import load_embedder, prepare_model
+from assistant.model.embedding import embedding_precision, load_embedder, prepare_model, vector_space
 from assistant.settings import Settings
 
 from .chunking import chunk_sections
@@ -85,11 +85,13 @@ def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progre
 def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
             progress: Progress | None, skip_names: frozenset[str]) -> None:
     prepare_model(settings)
-    model_key = settings.embed_model
+    precision = embedding_precision(settings)
+    model_key = vector_space(settings.embed_model, precision)  # another model or precision: every vector again
     catalog = store.catalog
     if catalog.get_meta("embed_model") not in (None, model_key):
         _reset(store)
     catalog.set_meta("embed_model", model_key)
+    catalog.set_meta("embed_precision", precision)
     if catalog.get_meta("index_format") != INDEX_FORMAT:
         catalog.mark_changed()  # an older index: every file is read and embedded once more
         catalog.set_meta("index_format", INDEX_FORMAT)
@@ -148,7 +150,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     if to_embed:
         texts = [c.indexed_text for c in to_embed]
         spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, precision)
         vectors, span_vectors = embedder.embed_passages_with_spans(texts, spans, progress=tick)
         catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
                                       for c, t, sv in zip(to_embed, texts, span_vectors)},

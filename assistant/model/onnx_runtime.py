@@ -33,6 +33,9 @@ _VERIFY = (*VERIFY_TEXTS,
            "Employees may work from home up to two days a week when their tasks allow it.",
            "Kantinen har åbent fra 11.30 til 13.00, og der serveres en vegetarisk ret hver dag.")
 _LONG = " ".join(["Medarbejderhåndbogen beskriver ferie, sygdom, udlæg og hjemmearbejde."] * 60)  # > 512 tokens
+_SHORT = [prefix + t for prefix in ("query: ", "passage: ") for t in _VERIFY]
+# Fixed queries and passages in padded batches; the long one alone (cheap), cut at the model's length.
+VERIFY_BATCHES = [["passage: " + _LONG]] + [_SHORT[i:i + 8] for i in range(0, len(_SHORT), 8)]
 
 
 @dataclass(frozen=True)
@@ -230,11 +233,9 @@ def _export(model: Any, path: Path) -> None:
 
 def _verify(model: Any, model_dir: Path, path: Path) -> float:
     """Minimum cosine between sentence-transformers and onnxruntime on fixed queries and passages, padded batches."""
-    short = [prefix + t for prefix in ("query: ", "passage: ") for t in _VERIFY]
-    batches = [["passage: " + _LONG]] + [short[i:i + 8] for i in range(0, len(short), 8)]  # long alone: cheap
     encoder = OnnxEncoder(model_dir, onnx_path=path)
     cosines: list[float] = []
-    for batch in batches:
+    for batch in VERIFY_BATCHES:
         theirs = model.encode(batch, batch_size=len(batch), convert_to_numpy=True, normalize_embeddings=True,
                               show_progress_bar=False)
         ours = encoder.encode(batch, batch_size=len(batch))
