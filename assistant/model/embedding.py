@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 QUERY_CACHE_SIZE = 512
+# A batch's attention holds batch x heads x tokens^2 floats: 32 passages of 512 tokens took 400 MB a tensor, and
+# ingest of long documents peaked at 1.9-2.9 GB. About 16k characters (~4k tokens) a batch bounds it
+# (docs/benchmarks.md, "Ingest memory"); short texts still go 32 (or 64) at a time.
+BATCH_CHARS = 16_000
 _threads_set = False
 _embedders: dict[str, "Embedder"] = {}
 _embedders_lock = threading.Lock()
@@ -202,14 +206,18 @@ class Embedder:
 
 def _longest_first(texts: list[str], batch_size: int, progress: Callable[[int], None] | None
                    ) -> Iterator[list[int]]:
-    """Batches of indices, longest texts first (little padding, much faster); reports progress after each."""
+    """Batches of indices, longest texts first (little padding, much faster), at most batch_size texts and about
+    BATCH_CHARS characters each, so batches of long passages stay small; reports progress after each."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
+    start = 0
+    while start < len(order):
+        size = min(batch_size, max(1, BATCH_CHARS // max(1, len(texts[order[start]]))))
+        yield order[start:start + size]
+        start += size
         if progress is not None:
-            progress(min(start + batch_size, len(order)))
+            progress(min(start, len(order)))
 
 
 def _torch_encode_with_tokens(model: Any, texts: list[str]
