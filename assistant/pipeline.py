@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Iterator, Sequence
 
@@ -40,11 +40,11 @@ from assistant.answer.intents import (
 from assistant.answer.language import detect_language, majority_language
 from assistant.answer.spans import answer_span
 from assistant.datamodel import Answer, ChapterRef, Citation
-from assistant.errors import BackendError, QuestionError
+from assistant.errors import BackendError, ModelError, QuestionError
 from assistant.index.store import Store
 from assistant.markers import marker
 from assistant.model.calibration import refusal_threshold
-from assistant.model.embedding import load_embedder
+from assistant.model.embedding import embedding_precision, load_embedder
 from assistant.model.language_shift import LanguageShift
 from assistant.retrieval.retriever import Hit, Retriever, fuse, nearest_chapters
 from assistant.settings import Settings
@@ -73,15 +73,28 @@ class Assistant:
     """Everything needed to answer: the store, the embedding model and the retriever, loaded once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.store = Store(settings)
-        self.embedder = load_embedder(settings)
-        self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
+        self._wanted = embedding_precision(settings)
+        self._use_index_precision(settings)
         self.shift = LanguageShift(self.embedder, settings.models_dir)
         self._retriever: Retriever | None = None
         self._languages: dict[tuple[str, tuple[str, ...] | None], str] = {}
-        self._examples: list[tuple[str, np.ndarray]] | None = None
         self._lock = threading.Lock()
+
+    def _use_index_precision(self, settings: Settings) -> None:
+        """Queries take the precision the index was embedded with (the other's vectors are not comparable), and so
+        does the refusal threshold; answers say so until an ingest re-embeds with the precision asked for."""
+        meta = self.store.catalog.get_meta
+        precision = meta("embed_precision") or ("fp32" if meta("embed_model") else self._wanted)
+        self.settings = replace(settings, embed_precision=precision)
+        self.embedder = load_embedder(settings, precision)
+        if self.embedder.precision != precision:
+            raise ModelError(f"The index was embedded with the {precision} model, which cannot run here "
+                             f"({self.embedder.precision_reason}); run `handbook setup`, or `handbook ingest` with "
+                             f"HANDBOOK_EMBED_PRECISION={self.embedder.precision} to re-embed it.")
+        self.vectors = CandidateVectors(self.store.catalog.sentence_views, sentence_vectors(self.embedder))
+        self._examples: list[tuple[str, np.ndarray]] | None = None
+        self.precision_notice = None if precision == self._wanted else prompts.PRECISION_NOTICE
 
     def close(self) -> None:
         self.store.close()
@@ -91,6 +104,10 @@ class Assistant:
         """Rebuilt when an ingest has changed the catalog since it was made."""
         with self._lock:
             gen = self.store.catalog.generation()
+            if self._retriever is not None and self._retriever.generation != gen:
+                if (self.store.catalog.get_meta("embed_precision") or "fp32") != self.settings.embed_precision:
+                    self.store.collection = self.store.open_collection()  # re-embedding made a new collection
+                    self._use_index_precision(replace(self.settings, embed_precision=self._wanted))
             if self._retriever is None or self._retriever.generation != gen:
                 self._retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
             return self._retriever
@@ -203,6 +220,10 @@ class Assistant:
             words = answer.answer.split(" ")
             for i in range(PIECE_WORDS, len(words), PIECE_WORDS):
                 yield Answer(found.question, " ".join(words[:i]) + " ", False, language=found.language, draft=True)
+        if self.precision_notice:
+            line = self.precision_notice[found.language].format(index=self.settings.embed_precision,
+                                                                  wanted=self._wanted)
+            answer.notice = line if not answer.notice else f"{answer.notice} {line}"
         answer.timings_ms = {"retrieval": found.seconds * 1000, "answer": _ms(t1), "total": _ms(found.started)}
         yield answer
 

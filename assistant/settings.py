@@ -12,6 +12,9 @@ DEFAULT_MODEL = "multilingual-e5-small"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 LLM_BACKENDS = ("extractive", "openai", "ollama")
 EMBED_BACKENDS = ("auto", "onnx", "torch")
+EMBED_PRECISIONS = ("int8", "fp32")
+# int8 is a quarter of the memory, but answered worse on every question set (docs/evals.md, "int8 or fp32").
+DEFAULT_PRECISION = "fp32"
 
 
 def _default_home() -> Path:
@@ -27,6 +30,7 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     embed_model: str = DEFAULT_MODEL
     embed_backend: str = "auto"
+    embed_precision: str = DEFAULT_PRECISION
     chroma_url: str | None = None
     collection: str = "handbook"
     retrieval: str = "dense"
@@ -94,6 +98,9 @@ def _validated(s: Settings) -> Settings:
         raise SettingsError(f"HANDBOOK_RETRIEVAL must be one of {', '.join(RETRIEVAL_MODES)}, got {s.retrieval!r}.")
     if s.embed_backend not in EMBED_BACKENDS:
         raise SettingsError(f"HANDBOOK_EMBED_BACKEND must be one of {', '.join(EMBED_BACKENDS)}, got {s.embed_backend!r}.")
+    if s.embed_precision not in EMBED_PRECISIONS:
+        raise SettingsError(f"HANDBOOK_EMBED_PRECISION must be one of {', '.join(EMBED_PRECISIONS)}, "
+                            f"got {s.embed_precision!r}.")
     if s.llm not in LLM_BACKENDS:
         raise SettingsError(f"HANDBOOK_LLM must be one of {', '.join(LLM_BACKENDS)}, got {s.llm!r}.")
     if s.unsupported not in ("mark", "remove"):

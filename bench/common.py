@@ -52,6 +52,10 @@ def model_dir() -> Path:
     cache = Path(os.environ.get("HANDBOOK_TEST_MODEL_DIR", REPO / ".cache" / "test-model"))
     path = prepare_e5_model(cache / DEFAULT_MODEL)
     export_onnx(path)  # a marker check once it exists
+    if os.environ.get("HANDBOOK_EMBED_PRECISION") == "int8":
+        from assistant.model.quantize import export_int8
+
+        export_int8(path)
     return path
 
 
@@ -71,7 +75,8 @@ def backend_note(embedder) -> str:
 def settings_for(home: Path, **options):
     from assistant.settings import load_settings
 
-    return load_settings({}, home=home, embed_model=str(model_dir()), **options)
+    precision = {k: v for k, v in os.environ.items() if k == "HANDBOOK_EMBED_PRECISION"}  # int8 or fp32 runs
+    return load_settings(precision, home=home, embed_model=str(model_dir()), **options)
 
 
 def indexed_home(name: str = "corpus-home"):

@@ -104,9 +104,10 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
         "set": "+".join(p.stem for p in paths),
         "objective": "(1 - false-refusal rate) + (1 - false-answer rate)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences},
+        "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences,
+                     "embed_precision": engine.assistant.settings.embed_precision},
         "curve": curve(pts),
     }
     if write:
-        record_calibration(settings.embed_model, record, out)
+        record_calibration(settings.embed_model, record, out, precision=engine.assistant.settings.embed_precision)
     return record | {"points": pts}

@@ -197,7 +197,7 @@ class Config:
                     "embed_model": s.embed_model, "top_k": s.top_k}
         return {"name": self.name, "baseline": False, "description": self.description, "retrieval": s.retrieval,
                 "top_k": s.top_k, "refusal_threshold": refusal_threshold(s), "max_sentences": s.max_sentences,
-                "embed_model": s.embed_model, "llm": s.llm}
+                "embed_model": s.embed_model, "embed_precision": s.embed_precision, "llm": s.llm}
 
 
 def default_config(settings: Settings) -> Config:

@@ -15,7 +15,7 @@ from assistant.hashing import file_sha256
 from assistant.index.catalog import FileRecord
 from assistant.index.lock import exclusive
 from assistant.index.store import Store
-from assistant.model.embedding import prepare_model
+from assistant.model.embedding import embedding_precision, prepare_model, vector_space
 from assistant.settings import Settings
 
 from . import copies
@@ -59,11 +59,13 @@ def ingest(paths: list[Path], settings: Settings, *, prune: bool = False, progre
 def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestReport, prune: bool,
             progress: Progress | None, skip_names: frozenset[str], extra: list[tuple[Path, str]]) -> None:
     prepare_model(settings)
-    model_key = settings.embed_model
+    precision = embedding_precision(settings)
+    model_key = vector_space(settings.embed_model, precision)  # another model or precision: every vector again
     catalog = store.catalog
     if catalog.get_meta("embed_model") not in (None, model_key):
         _reset(store)
     catalog.set_meta("embed_model", model_key)
+    catalog.set_meta("embed_precision", precision)
     if catalog.get_meta("index_format") != INDEX_FORMAT:
         catalog.mark_changed()  # an older index: every file is read and embedded once more
         catalog.set_meta("index_format", INDEX_FORMAT)

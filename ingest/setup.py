@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from assistant.index.store import has_index
-from assistant.model.embedding import choose_backend, prepare_model
+from assistant.model.embedding import choose_backend, choose_precision, prepare_model
 from assistant.settings import Settings
 
 from .run import ingest_paths, summary_line
@@ -16,6 +16,8 @@ def setup(settings: Settings) -> Iterator[str]:
     yield f"Embedding model ready: {path}"
     backend, why = choose_backend(path, settings.embed_backend)
     yield f"Fast query model ready: {why}" if backend == "onnx" else f"Queries run on torch: {why}."
+    precision, why = choose_precision(path, settings.embed_precision, backend)
+    yield f"Embedding with the int8 model: {why}" if precision == "int8" else f"Embedding in fp32: {why}."
     if has_index(settings):
         yield f"Index present in {settings.index_dir}; updating it with the bundled corpus."
     report = ingest_paths([], settings)

@@ -12,7 +12,7 @@ from assistant.datamodel import Chunk, Section
 from assistant.errors import IngestError
 from assistant.index.catalog import FileRecord, SpanVectors
 from assistant.index.store import Store
-from assistant.model.embedding import load_embedder
+from assistant.model.embedding import embedding_precision, load_embedder
 from assistant.settings import Settings
 
 from .report import FileOutcome, IngestReport
@@ -85,7 +85,7 @@ def _store_vectors(store: Store, settings: Settings, pending: list[Pending], rep
     if to_embed:
         texts = [c.indexed_text for c in to_embed]
         spans = [sentence_spans(c, t) for c, t in zip(to_embed, texts)]
-        embedder = load_embedder(settings)
+        embedder = load_embedder(settings, embedding_precision(settings))
         vectors, span_vectors = embedder.embed_passages_with_spans(texts, spans, progress=tick)
         catalog.put_sentence_vectors({c.id: _to_chunk_offsets(sv, len(t) - len(c.text))
                                       for c, t, sv in zip(to_embed, texts, span_vectors)},

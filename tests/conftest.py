@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 import pytest
 from click.testing import CliRunner, Result
 
+from linked import linked_copy
 from processes import free_port, stop, wait_until_answers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests must never reach a model hub
@@ -38,6 +39,19 @@ def e5_model_dir() -> Path:
     path = prepare_e5_model(cache / DEFAULT_MODEL)
     export_onnx(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
+    """The test model with its ONNX export and its int8 model, in a linked copy that tests may change."""
+    from assistant.model.onnx_runtime import export_onnx
+    from assistant.model.quantize import export_int8
+    from assistant.settings import DEFAULT_MODEL
+
+    folder = linked_copy(e5_model_dir, tmp_path_factory.mktemp("onnx-model") / DEFAULT_MODEL, skip=())
+    export_onnx(folder)  # a marker check: the export came with e5_model_dir
+    export_int8(folder)  # quantized here, never in the shared e5_model_dir
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from linked import linked_copy as _linked_copy
 
 from assistant.model import embedding, onnx_runtime as onnx_encoder
 from assistant.model.embedding import Embedder, choose_backend, load_embedder, model_path, prepare_model
@@ -30,33 +31,11 @@ PASSAGES = [
 LONG = " ".join(["Ferie skal aftales med lederen i god tid, og sygdom meldes inden kl. 9."] * 60)
 
 
-def _linked_copy(source: Path, target: Path, *, skip: tuple[str, ...] = ("onnx",)) -> Path:
-    """A model folder whose files are symlinks to source's, so the 470 MB weights are never copied."""
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
-        if rel.parts[0] in skip or str(rel) in skip:
-            continue
-        if path.is_dir():
-            (target / rel).mkdir(parents=True, exist_ok=True)
-        else:
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            (target / rel).symlink_to(path.resolve())
-    return target
-
-
 def _home_with(model: Path, home: Path) -> Path:
     """A data directory whose default model is the given folder (linked, not copied)."""
     (home / "models").mkdir(parents=True)
     (home / "models" / DEFAULT_MODEL).symlink_to(model, target_is_directory=True)
     return home
-
-
-@pytest.fixture(scope="session")
-def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
-    """The test model with its ONNX export, in a linked copy that tests may change."""
-    folder = _linked_copy(e5_model_dir, tmp_path_factory.mktemp("onnx-model") / DEFAULT_MODEL, skip=())
-    export_onnx(folder)  # a marker check: the export came with e5_model_dir
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +159,8 @@ def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
     started = time.perf_counter()
     assert export_onnx(onnx_model_dir) == path
     assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "model.onnx"], "temp files left behind"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8.json", "model.int8.onnx",
+                                                             "model.onnx"], "temp files left behind"
 
 
 def test_export_that_disagrees_is_removed(tmp_path: Path, onnx_model_dir: Path, monkeypatch) -> None:

@@ -44,6 +44,12 @@ FALLBACK_NOTICE = {
     "da": "Sprogmodellen svarede ikke ({reason}); her er det uddragne svar i stedet.",
     "en": "The language model did not answer ({reason}); here is the extractive answer instead.",
 }
+PRECISION_NOTICE = {
+    "da": "Indekset er lavet med {index}-modellen, så spørgsmål bruger den også, indtil `handbook ingest` "
+          "indlejrer det igen med {wanted}.",
+    "en": "The index was embedded with the {index} model, so questions use it too until `handbook ingest` "
+          "re-embeds it with {wanted}.",
+}
 
 GENERATIVE_SYSTEM_PROMPT = (
     "Du er en assistent, der kun svarer ud fra uddrag af håndbogen NYT SAMMEN BEDRE. "

@@ -43,11 +43,18 @@ def model_name(model: str) -> str:
         return model
 
 
-def calibrated_threshold(model: str, language: str | None = None, path: Path = CALIBRATION_FILE) -> float:
-    """The refusal threshold recorded for this model (and the question's language, where it has its own); read
-    from the file once per change of it, since every question asks."""
+def calibration_key(model: str, precision: str = "fp32") -> str:
+    """Thresholds belong to a model and its precision: "multilingual-e5-small", "multilingual-e5-small@int8"."""
+    name = model_name(model)
+    return name if precision == "fp32" else f"{name}@{precision}"
+
+
+def calibrated_threshold(model: str, language: str | None = None, path: Path = CALIBRATION_FILE,
+                         precision: str = "fp32") -> float:
+    """The refusal threshold recorded for this model and precision (and the question's language, where it has its
+    own); read from the file once per change of it, since every question asks."""
     try:
-        threshold, by_language = _thresholds(path, path.stat().st_mtime_ns)[model_name(model)]
+        threshold, by_language = _thresholds(path, path.stat().st_mtime_ns)[calibration_key(model, precision)]
     except (OSError, KeyError):
         return UNCALIBRATED_THRESHOLD
     return by_language.get(language or "", threshold)
@@ -57,11 +64,12 @@ def refusal_threshold(settings: "Settings", language: str | None = None) -> floa
     """The threshold in force: HANDBOOK_REFUSAL_THRESHOLD if set, else the one calibrated for model and language."""
     if settings.refusal_threshold is not None:
         return settings.refusal_threshold
-    return calibrated_threshold(settings.embed_model, language)
+    return calibrated_threshold(settings.embed_model, language, precision=settings.embed_precision)
 
 
-def record_calibration(model: str, record: dict[str, Any], path: Path = CALIBRATION_FILE) -> None:
+def record_calibration(model: str, record: dict[str, Any], path: Path = CALIBRATION_FILE,
+                       precision: str = "fp32") -> None:
     """Store one model's calibration (threshold, the set, the curve) beside the others."""
     records = _records(path)
-    records[model_name(model)] = record
+    records[calibration_key(model, precision)] = record
     path.write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

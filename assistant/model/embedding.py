@@ -30,16 +30,22 @@ from assistant.model.onnx_runtime import (
     unsupported_reason,
     usable_threads,
 )
+from assistant.model.quantize import export_int8, int8_file, int8_stale_reason
 from assistant.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
 QUERY_CACHE_SIZE = 512
+# A batch's attention holds batch x heads x tokens^2 floats: 32 passages of 512 tokens took 400 MB a tensor, and
+# ingest of long documents peaked at 1.9-2.9 GB. About 16k characters (~4k tokens) a batch bounds it
+# (docs/benchmarks.md, "Ingest memory"); short texts still go 32 (or 64) at a time.
+BATCH_CHARS = 16_000
 _threads_set = False
 _embedders: dict[str, "Embedder"] = {}
 _embedders_lock = threading.Lock()
 _export_skipped: dict[str, str] = {}  # model folder -> why its ONNX export was not built
+_int8_skipped: dict[str, str] = {}  # model folder -> why its int8 model was not made
 
 
 def _use_all_cores() -> None:
@@ -69,6 +75,21 @@ def choose_backend(model: str | Path, requested: str = "auto") -> tuple[str, str
     return "torch", why
 
 
+def choose_precision(model: str | Path, requested: str, backend: str) -> tuple[str, str]:
+    """"int8" when asked for and the folder holds a verified int8 export onnxruntime can run, else "fp32"; and why."""
+    if requested == "fp32":
+        return "fp32", "HANDBOOK_EMBED_PRECISION=fp32"
+    if backend != "onnx":
+        return "fp32", "the int8 model runs on onnxruntime only"
+    why = _int8_skipped.get(str(model)) or int8_stale_reason(Path(model))
+    return ("fp32", why) if why else ("int8", str(int8_file(Path(model))))
+
+
+def vector_space(model: str, precision: str) -> str:
+    """The name under which vectors are comparable (index, calibration): the model, plus @int8 for its int8 export."""
+    return model if precision == "fp32" else f"{model}@{precision}"
+
+
 def _is_e5(model: str | Path) -> bool:
     """e5 models were trained with 'query: '/'passage: ' prefixes; our own e5 build is recognised by its marker."""
     return "e5" in str(model).lower() or (Path(model) / MARKER_FILE).is_file()
@@ -94,7 +115,8 @@ def _sentence_transformer(name: str) -> tuple[Any, int]:
 class Embedder:
     """One loaded model that turns texts into float32, L2-normalized rows."""
 
-    def __init__(self, model: str | Path, *, prefixes: bool | None = None, backend: str = "auto") -> None:
+    def __init__(self, model: str | Path, *, prefixes: bool | None = None, backend: str = "auto",
+                 precision: str = "fp32") -> None:
         self.name: str = str(model)
         use_prefixes = _is_e5(model) if prefixes is None else prefixes
         self.query_prefix = "query: " if use_prefixes else ""
@@ -102,8 +124,10 @@ class Embedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.backend, self.backend_reason = choose_backend(model, backend)
+        self.precision, self.precision_reason = choose_precision(model, precision, self.backend)
         if self.backend == "onnx":
-            self._model: Any = OnnxEncoder(Path(model))
+            path = int8_file(Path(model)) if self.precision == "int8" else None
+            self._model: Any = OnnxEncoder(Path(model), onnx_path=path)
             self.dim: int = self._model.dim
         else:
             self._model, self.dim = _sentence_transformer(self.name)
@@ -182,14 +206,18 @@ class Embedder:
 
 def _longest_first(texts: list[str], batch_size: int, progress: Callable[[int], None] | None
                    ) -> Iterator[list[int]]:
-    """Batches of indices, longest texts first (little padding, much faster); reports progress after each."""
+    """Batches of indices, longest texts first (little padding, much faster), at most batch_size texts and about
+    BATCH_CHARS characters each, so batches of long passages stay small; reports progress after each."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
+    start = 0
+    while start < len(order):
+        size = min(batch_size, max(1, BATCH_CHARS // max(1, len(texts[order[start]]))))
+        yield order[start:start + size]
+        start += size
         if progress is not None:
-            progress(min(start + batch_size, len(order)))
+            progress(min(start, len(order)))
 
 
 def _torch_encode_with_tokens(model: Any, texts: list[str]
@@ -235,6 +263,20 @@ def _ensure_onnx(model_dir: Path) -> None:
     _export_skipped.pop(str(model_dir), None)
 
 
+def _ensure_int8(model_dir: Path, wanted: bool) -> None:
+    """Quantize the fp32 export once, whichever precision is chosen (switching is then only a re-embed); a failure
+    stops set-up only when int8 is the precision asked for."""
+    if stale_reason(model_dir) is not None:
+        return
+    try:
+        export_int8(model_dir)  # a quick marker check once it exists
+        _int8_skipped.pop(str(model_dir), None)
+    except ModelError as exc:
+        _int8_skipped[str(model_dir)] = str(exc)
+        if wanted:
+            raise
+
+
 def prepare_model(settings: "Settings") -> str | Path:
     """Set-up work, for `handbook setup` and `handbook ingest`: build the default model and export it (once)."""
     if settings.embed_model != DEFAULT_MODEL:
@@ -242,6 +284,7 @@ def prepare_model(settings: "Settings") -> str | Path:
     path = prepare_e5_model(settings.models_dir / DEFAULT_MODEL)  # a quick marker check once it exists
     if settings.embed_backend != "torch":
         _ensure_onnx(path)
+        _ensure_int8(path, settings.embed_precision == "int8")
     return path
 
 
@@ -255,11 +298,20 @@ def model_path(settings: "Settings") -> str | Path:
     return path
 
 
-def load_embedder(settings: "Settings") -> Embedder:
-    """Return the process-wide Embedder for the configured model and backend, loading it once."""
+def embedding_precision(settings: "Settings") -> str:
+    """The precision these settings embed with: int8 only where its verified export exists (stat checks only)."""
+    resolved = model_path(settings)
+    backend = choose_backend(resolved, settings.embed_backend)[0]
+    return choose_precision(resolved, settings.embed_precision, backend)[0]
+
+
+def load_embedder(settings: "Settings", precision: str | None = None) -> Embedder:
+    """Return the process-wide Embedder for the configured model, backend and precision (or the one given, which an
+    index embedded with the other precision needs), loading it once."""
+    precision = precision or settings.embed_precision
     with _embedders_lock:  # held while loading so concurrent first calls do the work once
         resolved = model_path(settings)
-        key = f"{resolved}\n{settings.embed_backend}"
+        key = f"{resolved}\n{settings.embed_backend}\n{precision}"
         if key not in _embedders:
-            _embedders[key] = Embedder(resolved, backend=settings.embed_backend)
+            _embedders[key] = Embedder(resolved, backend=settings.embed_backend, precision=precision)
         return _embedders[key]

@@ -49,7 +49,8 @@ class LanguageShift:
     def _cache_file(self) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(self.bank.read_bytes() + self.embedder.name.encode() + self.embedder.backend.encode())
+        model = f"{self.embedder.name}\n{self.embedder.backend}\n{getattr(self.embedder, 'precision', '')}"
+        key = hashlib.sha256(self.bank.read_bytes() + model.encode())
         return self.cache_dir / f"language-means-{key.hexdigest()[:16]}.npz"
 
     def _load(self) -> dict[str, np.ndarray] | None:

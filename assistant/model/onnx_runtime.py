@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -33,6 +34,9 @@ _VERIFY = (*VERIFY_TEXTS,
            "Employees may work from home up to two days a week when their tasks allow it.",
            "Kantinen har åbent fra 11.30 til 13.00, og der serveres en vegetarisk ret hver dag.")
 _LONG = " ".join(["Medarbejderhåndbogen beskriver ferie, sygdom, udlæg og hjemmearbejde."] * 60)  # > 512 tokens
+_SHORT = [prefix + t for prefix in ("query: ", "passage: ") for t in _VERIFY]
+# Fixed queries and passages in padded batches; the long one alone (cheap), cut at the model's length.
+VERIFY_BATCHES = [["passage: " + _LONG]] + [_SHORT[i:i + 8] for i in range(0, len(_SHORT), 8)]
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def stale_reason(model_dir: Path) -> str | None:
 class OnnxEncoder:
     """Tokenize, run the exported transformer, mean-pool and L2-normalize, like sentence-transformers without torch."""
 
-    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None) -> None:
+    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None, arena: bool = True) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -141,20 +145,37 @@ class OnnxEncoder:
         layout = _layout(model_dir)
         self.dim: int = layout.dim
         self.max_seq_length: int = layout.max_seq_length
-        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        pad_id = tokenizer.token_to_id(layout.pad_token)
-        tokenizer.enable_truncation(max_length=layout.max_seq_length)
-        tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=layout.pad_token)
-        self._tokenizer = tokenizer
         path = Path(onnx_path) if onnx_path is not None else onnx_file(model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = usable_threads()
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = arena  # the arena keeps the largest batch's buffers for the process's life
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # spinning: 28x slower when busy
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.log_severity_level = 3
+        opened: dict[str, Any] = {}
+
+        def open_session() -> None:
+            try:
+                opened["session"] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own unexported types; all mean "unusable file"
+                opened["error"] = exc
+
+        # onnxruntime loads the model mostly without the GIL, the tokenizer's 250k pieces entirely with it: together
+        loader = threading.Thread(target=open_session, name="onnx-session", daemon=True)
+        loader.start()
         try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        finally:
+            loader.join()
+        pad_id = tokenizer.token_to_id(layout.pad_token)
+        tokenizer.enable_truncation(max_length=layout.max_seq_length)
+        tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=layout.pad_token)
+        self._tokenizer = tokenizer
+        try:
+            if "error" in opened:
+                raise opened["error"]
+            self._session = opened["session"]
             inputs = [i.name for i in self._session.get_inputs()]
             output = self._session.get_outputs()[0]
             if not set(inputs) <= set(_FEEDS) or len(output.shape) != 3 or output.shape[2] not in (self.dim, None):
@@ -230,11 +251,9 @@ def _export(model: Any, path: Path) -> None:
 
 def _verify(model: Any, model_dir: Path, path: Path) -> float:
     """Minimum cosine between sentence-transformers and onnxruntime on fixed queries and passages, padded batches."""
-    short = [prefix + t for prefix in ("query: ", "passage: ") for t in _VERIFY]
-    batches = [["passage: " + _LONG]] + [short[i:i + 8] for i in range(0, len(short), 8)]  # long alone: cheap
     encoder = OnnxEncoder(model_dir, onnx_path=path)
     cosines: list[float] = []
-    for batch in batches:
+    for batch in VERIFY_BATCHES:
         theirs = model.encode(batch, batch_size=len(batch), convert_to_numpy=True, normalize_embeddings=True,
                               show_progress_bar=False)
         ours = encoder.encode(batch, batch_size=len(batch))
