@@ -3,8 +3,8 @@ one line and offers no upload box (headless Chromium on a real server bound to 0
 from __future__ import annotations
 
 import pytest
-
 from test_ui_browser import ARGS, CHROMIUM
+
 from ui.uploads import NO_UPLOADS
 
 pytestmark = [pytest.mark.browser,
