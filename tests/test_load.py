@@ -1,5 +1,5 @@
 """Load: 20+ simulated users against a running `handbook serve` on 127.0.0.1 (gradio_client, the app's /ask
-endpoint) for a bounded time: no failed request, every answer identical to the sequential one, p50/p95 printed.
+API endpoint) for a bounded time: no failed request, every answer identical to the sequential one, p50/p95 printed.
 
 HANDBOOK_LOAD_USERS and HANDBOOK_LOAD_SECONDS change the size; the server's limits are its settings
 (HANDBOOK_CONCURRENCY, HANDBOOK_MAX_QUEUE), passed through the environment as a user would.
@@ -36,11 +36,10 @@ def serve_env() -> dict[str, str]:
 
 
 def _ask(client, question: str) -> dict:
-    _, _, state = client.predict(question, [], {"turns": []}, api_name="/ask")
-    turn = state["turns"][-1]
-    assert turn["question"] == question and not turn.get("error"), turn
-    return {"answer": turn["answer"], "refused": turn["refused"],
-            "citations": [(c["source"], c["quote"], c["page"], c["lines"]) for c in turn["citations"]]}
+    got = client.predict(question, None, None, api_name="/ask")  # the `handbook ask --json` object
+    assert got["question"] == question and not got.get("error"), got
+    return {"answer": got["answer"], "refused": got["refused"],
+            "citations": [(c["source"], c["quote"], c["page"], c["lines"]) for c in got["citations"]]}
 
 
 def _pct(values: list[float], p: float) -> float:

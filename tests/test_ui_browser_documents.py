@@ -5,9 +5,8 @@ it; an oversized file and a renamed picture rejected with one line each.
 The tests take the screenshots of the tab in docs/screenshots/ (documents-*.png)."""
 from __future__ import annotations
 
-import pytest
-
 import make_pdfs
+import pytest
 from test_ui_browser import ANSWER_TIMEOUT, ARGS, CHROMIUM, SHOTS, ask, last
 
 pytestmark = [pytest.mark.browser,
@@ -114,6 +113,7 @@ def test_answer_from_the_book_alone(page):
                            "document.querySelector('#hb-chosen').offsetParent !== null", timeout=30_000)
     assert page.locator("#hb-chosen input:checked").count() == 1
     assert "hb-doc-unused" in (row(page, "02-noegletal.md").get_attribute("class") or "")
+    assert page.locator("#hb-scope-note").inner_text().startswith("Svarer kun fra: bog.pdf"), "the chat says so"
     ask(page, SHARE)
     assert cited(page) == {"bog.pdf"}
     assert "Fire ud af fem" in last(page, "#hb-chat .hb-answer").inner_text()
@@ -135,6 +135,7 @@ def test_remove_it_and_it_is_gone(page):
                            timeout=60_000)
     assert row(page, "bog.pdf").count() == 0
     assert page.locator("#hb-scope input:checked").input_value() == "Alle dokumenter", "back to every document"
+    assert page.locator("#hb-scope-note").inner_text().strip() == ""
     ask(page, SHARE)
     assert "bog.pdf" not in cited(page) and "02-noegletal.md" in cited(page)
     page.click("#hb-tab-toc-button")

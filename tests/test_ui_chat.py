@@ -243,7 +243,10 @@ def fake_launch(monkeypatch):
     def no_index(settings):
         raise NoIndexError("nothing")
     monkeypatch.setattr("assistant.open_assistant", no_index)
-    monkeypatch.setattr(ui.app, "build_app", lambda settings, qa_log=None: Demo())
+    def build_app(settings, qa_log=None, *, uploads=None):
+        calls["uploads"] = uploads
+        return Demo()
+    monkeypatch.setattr(ui.app, "build_app", build_app)
     for name in ("HANDBOOK_AUTH", "HANDBOOK_AUTH_FILE", "HANDBOOK_HOST", "HANDBOOK_PORT"):
         monkeypatch.delenv(name, raising=False)
     return calls
@@ -261,21 +264,23 @@ def test_serve_binds_localhost_and_prints_the_url(tmp_path, fake_launch, serve):
     assert fake_launch["server_name"] == "127.0.0.1" and fake_launch["server_port"] == 7860
     assert fake_launch["auth"] is None and fake_launch["share"] is False and fake_launch["blocked"]
     assert "Handbook chat: http://127.0.0.1:7860/" in result.output and "Warning" not in result.output
+    assert fake_launch["uploads"] is True and fake_launch["max_file_size"] == 400 * 1048576
 
 
 def test_serve_warns_without_login_on_other_addresses(tmp_path, fake_launch, serve):
     result = serve(tmp_path, "--host", "0.0.0.0", "--port", "8123")
     assert result.exit_code == 0 and "Warning: serving on 0.0.0.0 without a login" in result.output
+    assert fake_launch["uploads"] is False, "no uploads on a public address without a login"
     result = serve(tmp_path, "--host", "0.0.0.0", env={"HANDBOOK_AUTH": "ida:hemmelig"})
-    assert result.exit_code == 0 and "Warning" not in result.output
+    assert result.exit_code == 0 and "Warning" not in result.output and fake_launch["uploads"] is True
     assert fake_launch["auth"] == [("ida", "hemmelig")] and "hemmelig" not in result.output
 
 
 def test_serve_reads_logins_from_a_file_and_refuses_share(tmp_path, fake_launch, serve):
     good = tmp_path / "logins"
     good.write_text("# brugere\nida:a:b\n\nole:pw\n", encoding="utf-8")
-    assert serve(tmp_path, env={"HANDBOOK_AUTH_FILE": str(good)}).exit_code == 0
-    assert fake_launch["auth"] == [("ida", "a:b"), ("ole", "pw")]
+    assert serve(tmp_path, "--host", "0.0.0.0", env={"HANDBOOK_AUTH_FILE": str(good)}).exit_code == 0
+    assert fake_launch["auth"] == [("ida", "a:b"), ("ole", "pw")] and fake_launch["uploads"] is True
     bad = tmp_path / "bad"
     bad.write_text("ida-uden-kodeord\n", encoding="utf-8")
     result = serve(tmp_path, env={"HANDBOOK_AUTH_FILE": str(bad)})

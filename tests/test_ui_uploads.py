@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 import zipfile
 
 import pytest
@@ -111,3 +112,18 @@ def test_a_busy_index_keeps_nothing_and_says_so(home, tmp_path):
         done = list(uploads.run_upload([(path, "noter.md")], home, allowed=True))[-1]
     assert done.indexed == [] and done.errors == ["Another ingest is running on this index; wait for it to finish."]
     assert not (home.home / "uploads" / "noter.md").exists()
+
+
+def test_the_chat_answers_while_an_upload_is_indexed(home, tmp_path):
+    import make_pdfs
+
+    make_pdfs.make_long_pdf(tmp_path / "lang.pdf", pages=20)
+    assistant = open_assistant(home)
+    steps = uploads.run_upload([(tmp_path / "lang.pdf", "lang.pdf")], home, allowed=True)
+    next(steps)  # the ingest thread has started
+    answer = assistant.ask("Hvor mange skoler i Aarhus fik nye toiletter?")
+    during = any(t.name == "handbook-upload" and t.is_alive() for t in threading.enumerate())
+    done = list(steps)[-1]
+    assert during, "the question was answered while the upload was still being indexed"
+    assert not answer.refused and answer.citations[0].source == "05-private-virksomheder.md"
+    assert done.indexed == ["lang.pdf"] and "lang.pdf" in assistant.sources()

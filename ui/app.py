@@ -189,6 +189,7 @@ def build_app(settings: Settings, qa_log: QaLog | None = None, *, uploads: bool 
                 with gr.Row(elem_id="hb-tools"):
                     new = gr.Button("Ny samtale", size="sm", variant="secondary", min_width=110, scale=0,
                                     elem_id="hb-new")
+                    scope_note = gr.HTML("", elem_id="hb-scope-note", js_on_load=None)
                 with gr.Group(visible=False, elem_id="hb-feedback") as feedback:
                     note = gr.Markdown(elem_id="hb-feedback-note")
                     comment = gr.Textbox(show_label=False, lines=2, elem_id="hb-comment",
@@ -218,7 +219,7 @@ def build_app(settings: Settings, qa_log: QaLog | None = None, *, uploads: bool 
         new.click(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
         chatbot.clear(new_conversation, None, [chatbot, saved, pane, feedback, rated], **quiet)
         demo.load(restore, [saved], [chatbot, saved, toc, docs.table, docs.chosen, docs.remove_choice], **quiet)
-        documents_tab.wire(docs, settings, toc, allowed, partial(contents, settings))
+        documents_tab.wire(docs, settings, toc, scope_note, allowed, partial(contents, settings))
         gr.api(ask_api, api_name="ask", concurrency_id="answer", concurrency_limit=settings.concurrency)
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
     return demo

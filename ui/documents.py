@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from assistant import Settings, open_index
+from assistant import Settings, open_assistant
 from assistant.errors import NoIndexError
 from assistant.markers import chapter_label
 from ingest.run import bundled_corpus
@@ -39,11 +39,11 @@ class Document:
 def documents(settings: Settings) -> list[Document]:
     """Every indexed document, the digest's chapters last; empty when nothing is indexed."""
     try:
-        with open_index(settings) as store:
-            files, added = store.catalog.files(), store.catalog.added()
-            titles = {source: _title(store.catalog.document(source)) for source in files}
+        catalog = open_assistant(settings).store.catalog  # the chat's own, already open
     except NoIndexError:
         return []
+    files, added = catalog.files(), catalog.added()
+    titles = {source: _title(catalog.document(source)) for source in files}
     corpus = bundled_corpus().resolve()
     out = []
     for source, record in files.items():
@@ -87,6 +87,14 @@ def selection(scope: str | None, chosen: list[str] | None, known: list[str]) -> 
         return None
     picked = [s for s in chosen or [] if s in known]
     return picked or None
+
+
+def scope_note(sources: list[str] | None) -> str:
+    """Beside the chat: which documents answers come from, when not all of them."""
+    if sources is None:
+        return ""
+    return (f'<div class="hb-scope-note">Svarer kun fra: {_e(", ".join(sources))} '
+            '<span class="hb-scope-hint">(skift under Dokumenter)</span></div>')
 
 
 def table_html(docs: list[Document], sources: list[str] | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from assistant import Settings
+from assistant import Settings, open_assistant
 from assistant.errors import HandbookError
 
 from . import documents, uploads
@@ -69,8 +69,14 @@ def layout(settings: Settings, allowed: bool) -> DocumentsTab:
 
 
 def current(settings: Settings, scope: str | None, chosen: list[str] | None) -> list[str] | None:
-    """The sources a question is answered from, given the tab's choice."""
-    return documents.selection(scope, chosen, [d.source for d in documents.documents(settings)])
+    """The sources a question is answered from, given the tab's choice (one catalog read, on every question)."""
+    if scope != CHOSEN:
+        return None
+    try:
+        known = open_assistant(settings).sources()
+    except HandbookError:
+        return None
+    return documents.selection(scope, chosen, known)
 
 
 def refreshed(settings: Settings, scope: str | None, chosen: list[str] | None) -> tuple[Any, Any, Any, Any]:
@@ -86,21 +92,23 @@ def refreshed(settings: Settings, scope: str | None, chosen: list[str] | None) -
             gr.Dropdown(choices=known, value=None), scope)
 
 
-def wire(tab: DocumentsTab, settings: Settings, toc: Any, allowed: bool, contents: Any) -> None:
-    """Events of the tab; `contents(sources)` renders the contents view for the choice."""
+def wire(tab: DocumentsTab, settings: Settings, toc: Any, note: Any, allowed: bool, contents: Any) -> None:
+    """Events of the tab; `contents(sources)` renders the contents view for the choice, `note` (beside the chat)
+    says when answers come from chosen documents only."""
     quiet: dict[str, Any] = dict(show_progress="hidden", api_visibility="undocumented")
-    lists = [tab.table, tab.chosen, tab.remove_choice, tab.scope, toc]
+    lists = [tab.table, tab.chosen, tab.remove_choice, tab.scope, toc, note]
 
     def refresh(scope: str, chosen: list[str]) -> tuple[Any, ...]:
         table, choices, remove, scope = refreshed(settings, scope, chosen)
-        return table, choices, remove, scope, contents(current(settings, scope, chosen))
+        sources = current(settings, scope, chosen)
+        return table, choices, remove, scope, contents(sources), documents.scope_note(sources)
 
     def on_upload(files: list[Any] | None, scope: str, chosen: list[str], offered: bool) -> Iterator[tuple]:
         pairs = [(Path(f), Path(f).name) for f in (files if isinstance(files, list) else [files]) if f]
         run = None
         for run in uploads.run_upload(pairs, settings, allowed=allowed):
             if not run.finished:
-                yield (documents.progress_html(run),) + (gr.skip(),) * 8
+                yield (documents.progress_html(run),) + (gr.skip(),) * (len(lists) + 3)
         for path, _ in pairs:  # Gradio's copy (in its own folder); ours is under uploads/
             path.unlink(missing_ok=True)
             if path.parent.parent == Path(os.environ.get("GRADIO_TEMP_DIR", "")):
@@ -119,13 +127,18 @@ def wire(tab: DocumentsTab, settings: Settings, toc: Any, allowed: bool, content
     def on_remove(source: str | None, scope: str, chosen: list[str]) -> tuple[Any, ...]:
         if not source:
             return ('<div class="hb-upload-error">Vælg først det dokument, der skal fjernes.</div>',
-                    *(gr.skip(),) * 5)
+                    *(gr.skip(),) * len(lists))
         try:
             count = uploads.remove_document(source, settings)
         except HandbookError as exc:
-            return (f'<div class="hb-upload-error">{documents._e(exc)}</div>', *(gr.skip(),) * 5)
+            return (f'<div class="hb-upload-error">{documents._e(exc)}</div>', *(gr.skip(),) * len(lists))
         note = f'<div class="hb-upload-done">Fjernet: {documents._e(source)} ({count} tekststykker).</div>'
         return (note, *refresh(scope, [s for s in chosen or [] if s != source]))
+
+    def on_choice(scope: str, chosen: list[str]) -> tuple[Any, Any, Any, Any]:
+        sources = current(settings, scope, chosen)
+        return (documents.table_html(documents.documents(settings), sources),
+                gr.CheckboxGroup(visible=scope == CHOSEN), contents(sources), documents.scope_note(sources))
 
     tab.upload.upload(on_upload, [tab.upload, tab.scope, tab.chosen, tab.offered],
                       [tab.status, *lists, tab.offer, tab.offered, tab.upload], concurrency_id="ingest",
@@ -134,10 +147,5 @@ def wire(tab: DocumentsTab, settings: Settings, toc: Any, allowed: bool, content
     tab.offer_no.click(lambda: gr.Group(visible=False), None, [tab.offer], **quiet)
     tab.remove.click(on_remove, [tab.remove_choice, tab.scope, tab.chosen], [tab.status, *lists],
                      concurrency_id="ingest", concurrency_limit=1, **quiet)
-    def on_choice(scope: str, chosen: list[str]) -> tuple[Any, Any, Any]:
-        sources = current(settings, scope, chosen)
-        return (documents.table_html(documents.documents(settings), sources),
-                gr.CheckboxGroup(visible=scope == CHOSEN), contents(sources))
-
-    gr.on([tab.scope.input, tab.chosen.input], on_choice, [tab.scope, tab.chosen], [tab.table, tab.chosen, toc],
-          **quiet)
+    gr.on([tab.scope.input, tab.chosen.input], on_choice, [tab.scope, tab.chosen],
+          [tab.table, tab.chosen, toc, note], **quiet)

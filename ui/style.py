@@ -91,6 +91,8 @@ table.hb-docs tr.hb-doc-unused td { opacity: .5; }
 .hb-upload-error { color: #b91c1c; font-size: .9em; margin: .2em 0; }
 .hb-upload-error::before { content: "⚠ "; }
 .hb-upload-done { color: #15803d; font-size: .9em; margin: .2em 0; }
+.hb-scope-note { font-size: .85em; padding: .2em .6em; border-radius: 999px; background: var(--color-accent-soft); }
+.hb-scope-hint { color: var(--body-text-color-subdued); }
 #hb-digest-offer { padding: .5em; border: 1px solid var(--color-accent); }
 #hb-feedback { padding: .4em; }
 
