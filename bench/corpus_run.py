@@ -88,7 +88,7 @@ def main() -> None:
     mismatches = []
     for source, o in batch.items():
         a = alone[source]
-        same = (a["status"] == o["status"] or (a["status"] == "indexed" and o["status"] == "duplicate")) and \
+        same = (a["status"] == o["status"] or {a["status"], o["status"]} == {"indexed", "duplicate"}) and \
             (o["status"] != "failed" or a["reason"] == o["reason"])
         if not same:
             mismatches.append(source)
