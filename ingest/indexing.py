@@ -88,6 +88,10 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     report.files = len(found)
     pending, new_copies = _read(found, digests, known, copies.owners(known, digests, leaving, model_key),
                                 model_key, report, progress)
+    reading = {p.record.source for p in pending}
+    for path, source in found:
+        if source in known and source not in reading and known[source].path != str(path):
+            catalog.move(source, str(path))
     pending = stored(store, settings, pending, report, progress)
     committed = _commit(store, pending, report)
     _commit_copies(store, new_copies, known, committed, leaving, report)
@@ -109,11 +113,12 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
 
 
 def _leaving(known: dict[str, FileRecord], found: list[tuple[Path, str]], paths: list[Path]) -> set[str]:
-    """With --prune: indexed files that are gone, or no longer under the given folders."""
+    """With --prune: indexed files that are gone, or no longer under the given folders (a file found this run
+    under the same name, e.g. in a moved folder, stays)."""
     present = {source for _, source in found}
     roots = [str(p.resolve()) for p in paths]
     return {source for source, record in known.items()
-            if not Path(record.path).exists() or (source not in present and _under(record.path, roots))}
+            if source not in present and (not Path(record.path).exists() or _under(record.path, roots))}
 
 
 def _digests(found: list[tuple[Path, str]], report: IngestReport) -> dict[str, str]:

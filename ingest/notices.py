@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Iterator
 
 OURS = "handbook.ingest"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_BYTES = 5 * 1024 * 1024  # then ingest.log moves to ingest.log.1 and starts again
 
 
 @dataclass
@@ -53,7 +55,8 @@ def route_logs(log_file: Path, *, verbose: bool = False) -> Iterator[None]:
     without a handler Python would print third-party warnings on the terminal as bare lines."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file, encoding="utf-8")]
+    handlers: list[logging.Handler] = [logging.handlers.RotatingFileHandler(
+        log_file, maxBytes=LOG_BYTES, backupCount=1, encoding="utf-8")]
     if verbose:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:

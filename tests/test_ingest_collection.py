@@ -216,3 +216,19 @@ def test_real_sample_pdfs_with_a_copy(tmp_path, e5_model_dir, model_env, run_cli
     asked = run_cli("--home", tmp_path / "home", "ask", "--json", "What does a blind text give you information about?")
     top = json.loads(asked.stdout.strip().splitlines()[-1])["citations"][0]
     assert top["source"] == "pdflatex-4-pages.pdf" and top["page"] in (1, 2, 3, 4)
+
+
+def test_a_moved_folder_ingested_with_prune_keeps_its_files(tmp_path, e5_model_dir):
+    settings = load_settings({}, home=tmp_path / "home", embed_model=str(e5_model_dir))
+    old, new = tmp_path / "gammel", tmp_path / "ny"
+    old.mkdir()
+    (old / "note.md").write_text("# Noter\n\nFonden støtter foreninger på Fanø.\n", encoding="utf-8")
+    ingest([old], settings, prune=True)
+    old.rename(new)
+    report = ingest([new], settings, prune=True)
+    assert report.unchanged == 1 and report.removed == 0 and report.embedded == 0
+    store = Store(settings)
+    try:
+        assert store.catalog.files()["note.md"].path == str(new / "note.md") and store.catalog.chunk_ids()
+    finally:
+        store.close()

@@ -129,6 +129,11 @@ class Catalog:
             if body is not None:
                 db.execute("INSERT OR REPLACE INTO documents VALUES (?,?)", (record.source, body))
 
+    def move(self, source: str, path: str) -> None:
+        """An unchanged file found at another path (its folder moved): the catalog follows it."""
+        with self.transaction() as db:
+            db.execute("UPDATE files SET path = ? WHERE source = ?", (path, source))
+
     def remove_file(self, source: str) -> None:
         with self.transaction() as db:
             self._delete(db, source)
