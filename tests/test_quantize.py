@@ -9,18 +9,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from linked import linked_copy
 
 from assistant.errors import ModelError, SettingsError
 from assistant.model import quantize
-from assistant.model.calibration import calibrated_threshold, calibration_key, record_calibration
+from assistant.model.calibration import (
+    calibrated_threshold,
+    calibration_key,
+    record_calibration,
+)
 from assistant.model.embedding import Embedder, choose_precision, vector_space
 from assistant.model.onnx_runtime import onnx_file
-from assistant.model.quantize import INT8_MARKER, MIN_INT8_COSINE, export_int8, int8_file, int8_stale_reason
+from assistant.model.quantize import (
+    INT8_MARKER,
+    MIN_INT8_COSINE,
+    export_int8,
+    int8_file,
+    int8_stale_reason,
+)
 from assistant.settings import DEFAULT_MODEL, Settings, load_settings
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
 from ingest.setup import setup
-from linked import linked_copy
 
 QUESTION = "Hvad er en fond?"
 
@@ -188,3 +198,14 @@ def test_thresholds_are_kept_per_precision(tmp_path: Path) -> None:
     assert calibrated_threshold("multilingual-e5-small", "da", path) == 0.7
     assert calibrated_threshold("multilingual-e5-small", "da", path, precision="int8") == 0.6
     assert calibration_key("multilingual-e5-small", "int8") == "multilingual-e5-small@int8"
+
+
+def test_batches_of_long_passages_are_bounded_by_characters() -> None:
+    from assistant.model.embedding import BATCH_CHARS, _longest_first
+
+    texts = ["x" * 2000] * 20 + ["y" * 100] * 70
+    seen: list[int] = []
+    batches = list(_longest_first(texts, 32, seen.append))
+    assert [len(b) for b in batches] == [8, 8, 8, 32, 32, 2] and BATCH_CHARS == 16_000
+    assert sorted(i for b in batches for i in b) == list(range(90)) and seen[-1] == 90
+    assert all(len(texts[b[0]]) * len(b) <= BATCH_CHARS or len(b) == 1 for b in batches)
