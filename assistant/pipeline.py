@@ -104,13 +104,15 @@ class Assistant:
         """Rebuilt when an ingest has changed the catalog since it was made."""
         with self._lock:
             gen = self.store.catalog.generation()
-            if self._retriever is not None and self._retriever.generation != gen:
-                if (self.store.catalog.get_meta("embed_precision") or "fp32") != self.settings.embed_precision:
-                    self.store.collection = self.store.open_collection()  # re-embedding made a new collection
-                    self._use_index_precision(replace(self.settings, embed_precision=self._wanted))
+            if self._retriever is not None and self._retriever.generation != gen and self._precision_changed():
+                self.store.collection = self.store.open_collection()  # re-embedding made a new collection
+                self._use_index_precision(replace(self.settings, embed_precision=self._wanted))
             if self._retriever is None or self._retriever.generation != gen:
                 self._retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
             return self._retriever
+
+    def _precision_changed(self) -> bool:
+        return (self.store.catalog.get_meta("embed_precision") or "fp32") != self.settings.embed_precision
 
     def chapters(self) -> list[ChapterRef]:
         return self.store.catalog.chapters()

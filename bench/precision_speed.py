@@ -22,8 +22,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (CACHE, REPO, VENV_BIN, fmt, free_port, model_dir, p50, p95, questions, report, stop, table,
-                    threads_from_argv, verdict, wait_http)
+from common import (
+    CACHE,
+    REPO,
+    fmt,
+    free_port,
+    model_dir,
+    p50,
+    p95,
+    questions,
+    report,
+    stop,
+    table,
+    threads_from_argv,
+    verdict,
+    wait_http,
+)
 
 TARGETS = {"query": 0.4, "answer": 0.5, "ask": 0.5, "serve": 0.5}
 RSS_MB = {"serve": 700, "ask": 600, "ingest": 1229}
@@ -205,11 +219,11 @@ def new_processes(argv: list[str], repeats: int, pages: int) -> list[list[str]]:
             continue
         t_ratio = p50([s for s, _ in now]) / p50([s for s, _ in today])
         rss_now, rss_today = p50([m for _, m in now]), p50([m for _, m in today])
-        target = f"≤ {TARGETS[kind]}×: {verdict(t_ratio <= TARGETS[kind])}; " if kind in TARGETS else ""
+        target = f"≤ {TARGETS[kind]}×: {verdict(t_ratio <= TARGETS[kind])}" if kind in TARGETS else ""
         rows.append([label, f"**{t_ratio:.2f}×**", f"{fmt(p50([s for s, _ in now]), 2)} vs "
-                     f"{fmt(p50([s for s, _ in today]), 2)} s", ""])
+                     f"{fmt(p50([s for s, _ in today]), 2)} s", target])
         rows.append([f"  peak RSS of {kind}", f"{rss_now / rss_today:.2f}×", f"{rss_now:.0f} vs {rss_today:.0f} MB",
-                     f"{target}≤ {RSS_MB[kind]} MB: {verdict(rss_now <= RSS_MB[kind])}"])
+                     f"≤ {RSS_MB[kind]} MB: {verdict(rss_now <= RSS_MB[kind])}"])
     return rows
 
 
@@ -229,7 +243,8 @@ def main(argv: list[str]) -> None:
         f"{BASE_COMMIT} (fp32, the only precision then) on an fp32 index of the same corpus. In-process rows "
         "alternate the two per question; new-process rows are medians of "
         f"{repeats} alternating rounds (the PDF ingest: one round). The model folder already holds both exports, so "
-        "no row includes set-up work (a first ingest after a format change also quantizes, ~2.6 GB once). Load average at the start {load[0]:.1f}.",
+        "no row includes set-up work (a first ingest after a format change also quantizes, ~2.6 GB once). "
+        f"Load average at the start {load[0]:.1f}.",
         "",
         table(["what", "now / today", "absolute (now vs today)", "target"], rows),
     ])

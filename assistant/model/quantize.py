@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ModelError
-from assistant.model.onnx_runtime import EXPORT_MARKER, VERIFY_BATCHES, OnnxEncoder, onnx_file, stale_reason
+from assistant.model.onnx_runtime import (
+    EXPORT_MARKER,
+    VERIFY_BATCHES,
+    OnnxEncoder,
+    onnx_file,
+    stale_reason,
+)
 
 INT8_FILE = Path("onnx") / "model.int8.onnx"
 INT8_MARKER = Path("onnx") / "int8.json"
