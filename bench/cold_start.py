@@ -16,10 +16,24 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from common import (VENV_BIN, fmt, free_port, indexed_home, median, model_dir, questions, report, stop, table,
-                    threads_from_argv, verdict, wait_http)
+from common import (
+    VENV_BIN,
+    fmt,
+    free_port,
+    hwm_mb,
+    indexed_home,
+    median,
+    model_dir,
+    questions,
+    report,
+    run_to_exit,
+    stop,
+    table,
+    threads_from_argv,
+    verdict,
+    wait_http,
+)
 
 TARGET_S = 10.0
 TARGET_RSS_MB = 1536
@@ -35,41 +49,6 @@ from handbook.cli import main
 sys.argv = ["handbook", *sys.argv[2:]]
 sys.exit(main())
 """
-
-
-# A small launcher forks the command and reports its peak RSS: the kernel's ru_maxrss also counts the memory
-# image of whoever forked it (kept at exec), so it must be forked from a small process, not from this one.
-LAUNCHER = r"""
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-sys.stderr.write("\nLAUNCHER %f %d\n" % (time.perf_counter() - start, usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_to_exit(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds until exit, peak RSS in MB) of a new process."""
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-    lines = proc.stderr.strip().splitlines()
-    if proc.returncode != 0 or not lines or not lines[-1].startswith("LAUNCHER "):
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    _, seconds, kb = lines[-1].split()
-    return float(seconds), int(kb) / 1024
-
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def imported_by_ask(env: dict[str, str], question: str) -> list[str]:
@@ -93,7 +72,7 @@ def run_serve(env: dict[str, str], timeout: float = 300) -> tuple[float, float]:
         seconds = time.perf_counter() - start
         time.sleep(1.0)  # let the first page's assets settle before reading the high-water mark
         children = psutil.Process(proc.pid).children(recursive=True)
-        peak = _hwm_mb(proc.pid) + sum(_hwm_mb(c.pid) for c in children)
+        peak = hwm_mb(proc.pid) + sum(hwm_mb(c.pid) for c in children)
     finally:
         stop(proc)
     return seconds, peak

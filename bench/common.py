@@ -288,3 +288,40 @@ def chroma_server(path: Path, port: int | None = None, timeout: float = 120) -> 
     finally:
         stop(proc)
         log.close()
+
+
+# A small launcher forks the command and reports its peak RSS: the kernel's ru_maxrss also counts the memory
+# image of whoever forked it (kept at exec), so it must be forked from a small process, not from a bench.
+LAUNCHER = r"""
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\nLAUNCHER %f %d\n" % (time.perf_counter() - start, usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_to_exit(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
+    """(seconds until exit, peak RSS in MB) of a new process, forked from the small launcher."""
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("LAUNCHER "):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    _, seconds, kb = lines[-1].split()
+    return float(seconds), int(kb) / 1024
+
+
+def hwm_mb(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM) in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+

@@ -27,11 +27,13 @@ from common import (
     REPO,
     fmt,
     free_port,
+    hwm_mb,
     model_dir,
     p50,
     p95,
     questions,
     report,
+    run_to_exit,
     stop,
     table,
     threads_from_argv,
@@ -42,18 +44,6 @@ from common import (
 TARGETS = {"query": 0.4, "answer": 0.5, "ask": 0.5, "serve": 0.5}
 RSS_MB = {"serve": 700, "ask": 600, "ingest": 1229}
 BASE_COMMIT = "178cb93"
-LAUNCHER = r"""
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-sys.stderr.write("\nLAUNCHER %f %d\n" % (time.perf_counter() - start, usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
 def base_code(argv: list[str]) -> Path:
     """Today's code: --base-code DIR, or a `git archive` of BASE_COMMIT kept in .cache/bench."""
     if "--base-code" in argv:
@@ -87,17 +77,6 @@ def env_for(code: Path, home: Path, precision: str) -> dict[str, str]:
                   "HANDBOOK_LOG_ENABLED": "0"}
 
 
-def run_to_exit(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(seconds until exit, peak RSS MB) of a new process, forked from a small launcher."""
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-    lines = proc.stderr.strip().splitlines()
-    if proc.returncode != 0 or not lines or not lines[-1].startswith("LAUNCHER "):
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    _, seconds, kb = lines[-1].split()
-    return float(seconds), int(kb) / 1024
-
-
 def run_serve(env: dict[str, str], cwd: Path, timeout: float = 300) -> tuple[float, float]:
     """(seconds until the chat's port answers, peak RSS MB of serve and its children)."""
     port = free_port()
@@ -108,7 +87,7 @@ def run_serve(env: dict[str, str], cwd: Path, timeout: float = 300) -> tuple[flo
         wait_http(f"http://127.0.0.1:{port}/", timeout, proc)
         seconds = time.perf_counter() - start
         time.sleep(1.0)
-        peak = sum(_hwm_mb(pid) for pid in _tree(proc.pid))
+        peak = sum(hwm_mb(pid) for pid in _tree(proc.pid))
     finally:
         stop(proc)
     return seconds, peak
@@ -128,16 +107,6 @@ def _tree(pid: int) -> list[int]:
         out.append(todo.pop())
         todo.extend(parents.get(out[-1], []))
     return out
-
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def in_process(repeats: int) -> list[list[str]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from assistant.index.store import has_index
-from assistant.model.embedding import choose_backend, choose_precision, prepare_model
+from assistant.model.embedding import choose_backend, choose_precision, load_embedder, prepare_model
+from assistant.model.language_shift import LanguageShift
 from assistant.settings import Settings
 
 from .run import ingest_paths, summary_line
@@ -18,6 +19,8 @@ def setup(settings: Settings) -> Iterator[str]:
     yield f"Fast query model ready: {why}" if backend == "onnx" else f"Queries run on torch: {why}."
     precision, why = choose_precision(path, settings.embed_precision, backend)
     yield f"Embedding with the int8 model: {why}" if precision == "int8" else f"Embedding in fp32: {why}."
+    LanguageShift(load_embedder(settings, precision), settings.models_dir).means()  # so no question computes them
+    yield f"Language offsets for questions in another language ready in {settings.models_dir}."
     if has_index(settings):
         yield f"Index present in {settings.index_dir}; updating it with the bundled corpus."
     report = ingest_paths([], settings)

@@ -66,6 +66,16 @@ def ask(pg, question: str, press_enter: bool = True) -> None:
     pg.wait_for_timeout(300)
 
 
+def open_documents_tab(playwright, url: str):
+    """A new Chromium page on the chat at url, switched to the Dokumenter tab: (browser, page)."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    pg = browser.new_page(viewport={"width": 1400, "height": 900})
+    pg.goto(url)
+    pg.wait_for_selector("#hb-question textarea", timeout=60_000)
+    pg.click("#hb-tab-docs-button")
+    return browser, pg
+
+
 def last(pg, selector: str):
     return pg.locator(selector).last
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import make_pdfs
 import pytest
-from test_ui_browser import ANSWER_TIMEOUT, ARGS, CHROMIUM, SHOTS, ask, last
+from test_ui_browser import ANSWER_TIMEOUT, CHROMIUM, SHOTS, ask, last, open_documents_tab
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
@@ -45,11 +45,7 @@ def page(handbook_server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 900})
-        pg.goto(handbook_server.url)
-        pg.wait_for_selector("#hb-question textarea", timeout=60_000)
-        pg.click("#hb-tab-docs-button")
+        browser, pg = open_documents_tab(p, handbook_server.url)
         pg.locator("#hb-docs table").wait_for(timeout=30_000)
         yield pg
         browser.close()

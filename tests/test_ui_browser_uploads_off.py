@@ -3,7 +3,7 @@ one line and offers no upload box (headless Chromium on a real server bound to 0
 from __future__ import annotations
 
 import pytest
-from test_ui_browser import ARGS, CHROMIUM
+from test_ui_browser import CHROMIUM, open_documents_tab
 
 from ui.uploads import NO_UPLOADS
 
@@ -23,11 +23,7 @@ def test_upload_refused_on_a_public_address_without_login(handbook_server):
 
     assert "without a login" in handbook_server.log.read_text()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 900})
-        pg.goto(handbook_server.url)
-        pg.wait_for_selector("#hb-question textarea", timeout=60_000)
-        pg.click("#hb-tab-docs-button")
+        browser, pg = open_documents_tab(p, handbook_server.url)
         message = pg.locator("#hb-upload-status .hb-upload-error")
         message.wait_for(timeout=30_000)
         assert message.inner_text().strip() == NO_UPLOADS.format(host="0.0.0.0")
