@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from assistant.answer import prompts
+from assistant.answer.adapter import adapt, adapter_for
 from assistant.answer.citations import cite
 from assistant.answer.contents import contents_answer
 from assistant.answer.extractive import (
@@ -80,6 +81,7 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._languages: dict[tuple[str, tuple[str, ...] | None], str] = {}
         self._lock = threading.Lock()
+        self.adapter = adapter_for(settings.embed_model) if settings.query_adapter else None
 
     def _use_index_precision(self, settings: Settings) -> None:
         """Queries take the precision the index was embedded with (the other's vectors are not comparable), and so
@@ -264,12 +266,18 @@ class Assistant:
     def _candidates(self, question: str, query: str, language: str, documents: str, hits: list[Hit],
                     retriever: Retriever) -> list[Candidate]:
         """Score sentences against the question; in a follow-up the earlier question counts half."""
+        qvec = self.question_vector(question, query, language, documents)
+        cands = candidates(hits)
+        score_candidates(question, qvec, cands, self.vectors, retriever.idf, answer_kind(question),
+                         None if self.adapter is None else adapt(qvec, self.adapter))
+        return cands
+
+    def question_vector(self, question: str, query: str, language: str, documents: str) -> np.ndarray:
+        """What sentences are compared with before the adapter: the question, in a follow-up with the query searched."""
         qvec = self._vector(question, language, documents)
         if query != question:
             qvec = _unit(qvec + self._vector(query, language, documents))
-        cands = candidates(hits)
-        score_candidates(question, qvec, cands, self.vectors, retriever.idf, answer_kind(question))
-        return cands
+        return qvec
 
     def documents_language(self, retriever: Retriever, sources: Sequence[str] | None = None) -> str:
         """The language most of the passages answers come from are written in, once per catalog generation."""

@@ -37,6 +37,7 @@ class Settings:
     top_k: int = 6
     refusal_threshold: float | None = None  # None: the threshold calibrated for embed_model
     max_sentences: int = 4
+    query_adapter: bool = True  # rank sentences with the map fitted for embed_model (answer/adapter.py)
     max_question_chars: int = 1000
     llm: str = "extractive"
     llm_url: str | None = None

@@ -43,6 +43,7 @@ class Candidate:
     alone: float = 0.0
     pooled: float = 0.0
     score: float = 0.0
+    lead: float = 0.0   # the score against the adapted question: which chosen sentence goes first
 
 
 class SentenceVectors:
@@ -122,15 +123,19 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
 
 
 def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate], vectors: CandidateVectors,
-                     idf: Callable[[str], float], kind: str | None) -> None:
-    """Each candidate's cosines (both views) and its score for holding what is asked (scorer.sentence_scores)."""
+                     idf: Callable[[str], float], kind: str | None, rank_vec: np.ndarray | None = None) -> None:
+    """Each candidate's cosines (both views, what answerability reads) and its score for holding what is asked
+    (scorer.sentence_scores), computed against rank_vec (the adapted question) where given."""
     if not cands:
         return
-    pooled, alone = vectors(cands)
-    pooled, alone = pooled @ query_vec, alone @ query_vec
-    scores = sentence_scores(question, [c.text for c in cands], alone, pooled, idf, kind)
-    for c, p, a, score in zip(cands, pooled, alone, scores):
-        c.pooled, c.alone, c.score = float(p), float(a), float(score)
+    pooled_vecs, alone_vecs = vectors(cands)
+    pooled, alone = pooled_vecs @ query_vec, alone_vecs @ query_vec
+    texts = [c.text for c in cands]
+    scores = sentence_scores(question, texts, alone, pooled, idf, kind)
+    leads = scores if rank_vec is None else sentence_scores(question, texts, alone_vecs @ rank_vec,
+                                                            pooled_vecs @ rank_vec, idf, kind)
+    for c, p, a, score, lead in zip(cands, pooled, alone, scores, leads):
+        c.pooled, c.alone, c.score, c.lead = float(p), float(a), float(score), float(lead)
 
 
 def relevance_score(question: str, crosslingual: bool, cands: list[Candidate], idf: Callable[[str], float],
@@ -152,7 +157,8 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
     """The best sentence first, then only those nearly as likely to hold a fact, without near-duplicates.
 
     A list is usually written as consecutive sentences, so a list question first takes the sentences that follow
-    the best one in its passage, then the best of other sections.
+    the best one in its passage, then the best of other sections. Outside lists the sentence that the adapted
+    question ranks best (`lead`, answer/adapter.py) goes first, joining the answer if the plain score left it out.
     """
     ranked = sorted(cands, key=lambda c: -c.score)
     if not ranked:
@@ -175,6 +181,10 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
             continue  # the items of a list stand in different sections: one passage from each
         if not any(_overlap(c.text, o.text) > DUPLICATE_OVERLAP for o in chosen):
             chosen.append(c)
+    first = max(cands, key=lambda c: c.lead)
+    if first is not best and not wants_list:
+        rest = [c for c in chosen if c is not first and _overlap(c.text, first.text) <= DUPLICATE_OVERLAP]
+        chosen = [first] + rest[:limit - 1]
     return chosen
 
 
