@@ -45,7 +45,8 @@ def examples(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
                 continue
             pooled, alone = assistant.vectors(cands)
             cosine = np.array([ALONE_SHARE * c.alone + (1 - ALONE_SHARE) * c.pooled for c in cands])
-            out.append({"set": name, "query": assistant.question_vector(found.question, found.query, found.language,
+            out.append({"set": name, "language": found.language,
+                        "query": assistant.question_vector(found.question, found.query, found.language,
                                                                         documents),
                         "alone": alone, "pooled": pooled, "labels": labels,
                         "bonus": np.array([c.score for c in cands]) - cosine})
