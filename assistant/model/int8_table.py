@@ -79,6 +79,7 @@ def _word_lookup(graph: Any, tables: dict[str, Any]) -> Any:
 
     found = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in tables
              and len(tables[n.input[0]].dims) == 2 and tables[n.input[0]].dims[0] >= MIN_VOCABULARY
+             and tables[n.input[0]].dims[1] > 1  # rows of vectors, not one scale per row
              and tables[n.input[0]].data_type == TensorProto.FLOAT]
     if len(found) != 1:
         raise ModelError(f"the model has {len(found)} word-embedding lookups (Gather on a float table of "
