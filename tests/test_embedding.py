@@ -160,7 +160,8 @@ def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
     started = time.perf_counter()
     assert export_onnx(onnx_model_dir) == path
     assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8.json", "model.int8.onnx",
+    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8-table.json", "int8.json",
+                                                             "model.int8-table.onnx", "model.int8.onnx",
                                                              "model.onnx"], "temp files left behind"
 
 
