@@ -43,7 +43,7 @@ def e5_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
-    """The test model with its ONNX exports (fp32, its int8-table twin, int8), in a linked copy that tests may change."""
+    """The test model with its ONNX exports (fp32, its int8-table twin, int8) in a linked copy tests may change."""
     from assistant.model.int8_table import export_table
     from assistant.model.onnx_runtime import export_onnx
     from assistant.model.quantize import export_int8
