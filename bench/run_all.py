@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["ingest_speed", "ingest_memory", "query_latency", "profile_query", "cold_start", "precision_speed", "scale"]
+ORDER = ["ingest_speed", "ingest_memory", "query_latency", "profile_query", "cold_start", "precision_speed",
+         "int8_table", "scale"]
 QUICK = {"ingest_speed": ["--no-pdf", "--repeats", "1"], "cold_start": ["--repeats", "1"],
          "scale": ["--sizes", "10000", "--rounds", "1"], "profile_query": ["--no-quantized"],
-         "precision_speed": ["--repeats", "1", "--no-pdf"], "ingest_memory": ["--pages", "30"]}
+         "precision_speed": ["--repeats", "1", "--no-pdf"], "ingest_memory": ["--pages", "30"],
+         "int8_table": ["--repeats", "1"]}
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from assistant.index.store import has_index
-from assistant.model.embedding import choose_backend, choose_precision, load_embedder, prepare_model
+from assistant.model.embedding import choose_backend, choose_precision, fp32_file, load_embedder, prepare_model
 from assistant.model.language_shift import LanguageShift
 from assistant.settings import Settings
 
@@ -16,7 +16,7 @@ def setup(settings: Settings) -> Iterator[str]:
     path = prepare_model(settings)
     yield f"Embedding model ready: {path}"
     backend, why = choose_backend(path, settings.embed_backend)
-    yield f"Fast query model ready: {why}" if backend == "onnx" else f"Queries run on torch: {why}."
+    yield f"Fast query model ready: {fp32_file(path)}" if backend == "onnx" else f"Queries run on torch: {why}."
     precision, why = choose_precision(path, settings.embed_precision, backend)
     yield f"Embedding with the int8 model: {why}" if precision == "int8" else f"Embedding in fp32: {why}."
     LanguageShift(load_embedder(settings, precision), settings.models_dir).means()  # so no question computes them

@@ -16,6 +16,7 @@ from assistant.model import embedding, onnx_runtime as onnx_encoder
 from assistant.model.embedding import Embedder, choose_backend, load_embedder, model_path, prepare_model
 from assistant.errors import ModelError, SettingsError
 from assistant.model.onnx_runtime import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
+from assistant.model.int8_table import table_file
 from assistant.settings import DEFAULT_MODEL, Settings, load_settings
 from ingest.setup import setup
 
@@ -144,7 +145,7 @@ def test_setup_reports_the_fast_query_model(tmp_path: Path, onnx_model_dir: Path
     (tmp_path / "models" / DEFAULT_MODEL).symlink_to(onnx_model_dir, target_is_directory=True)
     lines = setup(Settings(home=tmp_path))  # a generator: stopping after two lines skips the ingest step
     assert next(lines).startswith("Embedding model ready:")
-    assert next(lines) == f"Fast query model ready: {onnx_file(tmp_path / 'models' / DEFAULT_MODEL)}"
+    assert next(lines) == f"Fast query model ready: {table_file(tmp_path / 'models' / DEFAULT_MODEL)}"
     lines = setup(Settings(home=tmp_path, embed_backend="torch"))
     next(lines)
     assert next(lines) == "Queries run on torch: HANDBOOK_EMBED_BACKEND=torch."
@@ -159,7 +160,8 @@ def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
     started = time.perf_counter()
     assert export_onnx(onnx_model_dir) == path
     assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8.json", "model.int8.onnx",
+    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8-table.json", "int8.json",
+                                                             "model.int8-table.onnx", "model.int8.onnx",
                                                              "model.onnx"], "temp files left behind"
 
 
