@@ -190,6 +190,24 @@ def test_scanned_book_is_refused_with_page_ranges(tmp_path: Path, caplog: pytest
     assert any("12 pages have no extractable text (scans?): pages 1-12" in r.getMessage() for r in caplog.records)
 
 
+def test_text_pdfminer_misses_comes_from_pypdf_once(pdfs: dict, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="handbook.ingest"):
+        sections = load_pdf(pdfs["fallback"], "fallback.pdf")
+    text = "\n".join(s.text for s in sections)
+    for page, (_, sentence) in enumerate(make_pdfs.FALLBACK_PAGES, start=1):
+        assert _norm(text).count(sentence) == 1  # indexed, and never twice
+        section, _ = _locate(sections, sentence)
+        assert (section.page, section.page_label) == (page, str(10 + page))  # /PageLabels 11-14 kept
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("no extractable text" in m or "blank" in m for m in messages)  # page 2 has a picture
+    assert [r.pypdf_pages for r in caplog.records if hasattr(r, "pypdf_pages")] == [[2, 3]]
+
+
+def test_a_pdf_whose_only_text_repeats_on_every_page_is_indexed(pdfs: dict) -> None:
+    sections = load_pdf(pdfs["furniture_only"], "furniture-only.pdf")
+    assert [(s.page, s.text) for s in sections] == [(k, f"Text on page {k}") for k in (1, 2, 3)]
+
+
 def test_chunks_carry_the_printed_page(loaded: dict) -> None:
     chunks = chunk_sections(loaded["a5"])
     chunk = next(c for c in chunks if "Unge mellem 18 og 25 år" in c.text)

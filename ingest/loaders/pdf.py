@@ -24,6 +24,7 @@ from .pdf_layout import (
     read_page,
     roman_value,
 )
+from .pdf_fallback import fill_pages, report_filled
 from .pdf_page import iter_pages
 from .pdf_structure import Mark, layout_marks, outline_marks, page_marks
 from .pdf_text import TextBuilder, is_leader_line, vocabulary
@@ -98,28 +99,47 @@ def _open(path: Path) -> _Doc:
 
 def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
     pages: list[PageLayout] = []
+    broken = ""
     with path.open("rb") as fh:
         try:
             for i, objs in enumerate(iter_pages(fh), start=1):
                 pages.append(read_page(objs, i))
         except Exception as exc:
-            if not pages:
-                raise IngestError(str(path), f"the PDF cannot be read ({type(exc).__name__}); it may be damaged "
-                                  "or password-protected: export or print it to a new PDF") from None
-            log.warning("%s: pages from %d on could not be read (%s); they are skipped", path, len(pages) + 1,
-                        type(exc).__name__)
+            broken = type(exc).__name__
+    read = len(pages)
+    filled = fill_pages(pages, doc.reader, body_size(pages), whole=bool(broken) or not pages)
+    report_filled(filled, path)
+    if broken:
+        if not read and not filled:
+            raise IngestError(str(path), f"the PDF cannot be read ({broken}); it may be damaged "
+                              "or password-protected: export or print it to a new PDF") from None
+        rescued = sum(1 for n in filled if n > read)
+        log.warning("%s: pages from %d on could not be read (%s); %s", path, read + 1, broken,
+                    f"pypdf read the text of {rescued} of them, the others are skipped" if rescued
+                    else "they are skipped")
     _report_textless(pages, path)
     body = body_size(pages)
+    kept = [list(p.lines) for p in pages]
     printed = mark_furniture(pages, body)
     labels = _page_labels(doc.reader, len(pages), printed)
     _mark_pull_quotes(pages, body)
-    flow = [ln for p in pages for ln in p.lines
-            if not is_leader_line(ln.text) and ln.text.strip().lower() not in TOC_TITLES]
+    flow = _flow(pages)
+    if not flow and any(kept):  # all its text repeats on every page ("Page 1", "Page 2"): that is its text
+        for page, lines in zip(pages, kept):
+            page.lines = lines
+            for ln in lines:
+                ln.role = "body" if ln.role == "furniture" else ln.role
+        flow = _flow(pages)
     if not flow:
         raise IngestError(str(path), "no text found in the PDF; it may be a scan: run OCR on it first")
     marks = outline_marks(doc.reader, flow, pages, body) or layout_marks(flow, body) or page_marks(flow, labels)
     sections = _sections(flow, marks, pages, labels, doc.title, source)
     return with_front_matter(sections, author=doc.author)
+
+
+def _flow(pages: list[PageLayout]) -> list[Line]:
+    return [ln for p in pages for ln in p.lines
+            if not is_leader_line(ln.text) and ln.text.strip().lower() not in TOC_TITLES]
 
 
 def _report_textless(pages: list[PageLayout], path: Path) -> None:

@@ -53,6 +53,7 @@ class PageLayout:
     has_images: bool = False
     unmapped: int = 0
     y_top: float = 0.0
+    plain: bool = False  # lines from pypdf's plain text (pdf_fallback): no real geometry, no furniture test
 
 
 def fix_ligatures(text: str) -> str:
@@ -245,7 +246,7 @@ def mark_furniture(pages: list[PageLayout], body: float) -> dict[int, str]:
     candidates: list[tuple[PageLayout, Line, str]] = []
     for p in pages:
         flow = [ln for ln in p.lines if ln.role != "table"]
-        if not flow:
+        if not flow or p.plain:
             continue
         by_top = sorted(flow, key=lambda ln: ln.top)
         edge = {id(ln) for ln in by_top[:2] + by_top[-2:]}
