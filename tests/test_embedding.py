@@ -185,9 +185,11 @@ def test_onnx_vectors_match_torch(torch_embedder: Embedder, onnx_embedder: Embed
 def test_onnx_tokenizer_truncates_like_sentence_transformers(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
     texts = ["passage: " + LONG, "query: æøå ÆØÅ ﬁ 😊", "x"]
     theirs = torch_embedder._model.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
-    encodings = onnx_embedder._model._tokenizer.encode_batch(texts)
+    encodings = onnx_embedder._model._tokenizer().encode_batch(texts)
     ours = [[i for i, m in zip(e.ids, e.attention_mask) if m] for e in encodings]
     assert ours == theirs and len(ours[0]) == 512
+    light = onnx_embedder._model._light
+    assert [light.encode(t, 512) for t in texts] == theirs
 
 
 def test_auto_picks_onnx_only_for_a_current_export(tmp_path: Path, onnx_model_dir: Path) -> None:

@@ -31,6 +31,7 @@ from assistant.model.onnx_runtime import (
     usable_threads,
 )
 from assistant.model.quantize import export_int8, int8_file, int8_stale_reason
+from assistant.model.unigram import ensure_query_tokenizer
 from assistant.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -285,6 +286,7 @@ def prepare_model(settings: "Settings") -> str | Path:
     if settings.embed_backend != "torch":
         _ensure_onnx(path)
         _ensure_int8(path, settings.embed_precision == "int8")
+        ensure_query_tokenizer(path)  # so no question writes it
     return path
 
 
