@@ -185,10 +185,10 @@ def test_onnx_vectors_match_torch(torch_embedder: Embedder, onnx_embedder: Embed
 def test_onnx_tokenizer_truncates_like_sentence_transformers(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
     texts = ["passage: " + LONG, "query: æøå ÆØÅ ﬁ 😊", "x"]
     theirs = torch_embedder._model.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
-    encodings = onnx_embedder._model._tokenizer().encode_batch(texts)
+    encodings = onnx_embedder._model._tokens.hf().encode_batch(texts)
     ours = [[i for i, m in zip(e.ids, e.attention_mask) if m] for e in encodings]
     assert ours == theirs and len(ours[0]) == 512
-    light = onnx_embedder._model._light
+    light = onnx_embedder._model._tokens.light
     assert [light.encode(t, 512) for t in texts] == theirs
 
 

@@ -1,21 +1,17 @@
 """The query tokenizer against the HF tokenizer of the real model: the same ids on questions, corpus sentences,
 odd and random strings; its compact file written at set-up, lazily and again when tokenizer.json changes; texts it
-does not reproduce left to the HF tokenizer; and a question that never loads the HF tokenizer."""
+does not reproduce refused, and tokenizers of another shape not handled at all."""
 from __future__ import annotations
 
 import json
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from linked import linked_copy
 
 from assistant.answer.sentences import sentences
-from assistant.model.onnx_runtime import LIGHT_MAX_CHARS, OnnxEncoder
 from assistant.model.unigram import (
     QueryTokenizer,
     ensure_query_tokenizer,
@@ -83,22 +79,6 @@ def test_texts_it_does_not_reproduce_are_refused(light: QueryTokenizer, hf) -> N
     assert [light.encode(t, 512) for t in refused[:2]] != [hf.encode(t).ids for t in refused[:2]]
 
 
-def test_encoder_answers_questions_without_the_hf_tokenizer(tmp_path: Path, e5_model_dir: Path) -> None:
-    folder = linked_copy(e5_model_dir, tmp_path / "model", skip=("query_tokenizer.bin",))
-    encoder = OnnxEncoder(folder)
-    assert query_tokenizer_file(folder).is_file(), "written lazily when missing"
-    questions = ["query: Hvor mange feriedage har jeg ret til?", "query: <mask> hvad?", "query: ꟲ", "query: x"]
-    fast = encoder.encode(questions[:1] + questions[3:], 32)
-    assert encoder._hf is None
-    odd = encoder.encode(questions[1:3], 32)  # refused by the query tokenizer: the HF tokenizer is loaded for them
-    assert encoder._hf is not None
-    slow = encoder.encode(questions[:1] + questions[3:] + ["y" * LIGHT_MAX_CHARS], 32)  # over the limit: HF
-    assert np.array_equal(fast, slow[:2])
-    hf_rows = OnnxEncoder(folder)
-    hf_rows._light = None
-    assert np.array_equal(odd, hf_rows.encode(questions[1:3], 32))
-
-
 def test_file_is_rewritten_when_tokenizer_json_changes(tmp_path: Path, e5_model_dir: Path) -> None:
     folder = linked_copy(e5_model_dir, tmp_path / "model", skip=("onnx", "query_tokenizer.bin", "tokenizer.json"))
     spec = json.loads((e5_model_dir / "tokenizer.json").read_text(encoding="utf-8"))
@@ -123,21 +103,3 @@ def test_other_tokenizers_are_left_to_hf(tmp_path: Path, e5_model_dir: Path) -> 
     (folder / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
     assert load_query_tokenizer(folder) is None and ensure_query_tokenizer(folder) is None
     assert not query_tokenizer_file(folder).exists()
-
-
-ASK = """
-import sys
-from pathlib import Path
-from assistant.model.embedding import Embedder
-e = Embedder(Path(sys.argv[1]), backend="onnx")
-e.embed_queries(["Hvor mange feriedage har jeg?"])
-e.embed_passages(["Du har ret til 25 feriedage om året."], batch_size=64)
-print("tokenizers" in sys.modules)
-"""
-
-
-def test_a_question_never_imports_the_hf_tokenizer(e5_model_dir: Path) -> None:
-    ensure_query_tokenizer(e5_model_dir)
-    out = subprocess.run([sys.executable, "-c", ASK, str(e5_model_dir)], capture_output=True, text=True, check=True,
-                         cwd=REPO, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -16,7 +16,7 @@ import numpy as np
 from assistant.errors import ModelError
 from assistant.hashing import file_sha256
 from assistant.model.build import VERIFY_TEXTS
-from assistant.model.unigram import load_query_tokenizer
+from assistant.model.tokens import EncoderTokenizer
 
 ONNX_FILE = Path("onnx") / "model.onnx"
 EXPORT_MARKER = Path("onnx") / "export.json"
@@ -29,9 +29,6 @@ _ST = "sentence_transformers.models."
 _LAYOUTS = ([_ST + "Transformer", _ST + "Pooling"], [_ST + "Transformer", _ST + "Pooling", _ST + "Normalize"])
 _OTHER_POOLING = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens",
                   "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
-# Up to this many characters a call (a question, the sentence judged alone) the query tokenizer makes the ids; ingest's
-# batches load the HF tokenizer, which is faster for them (Rust, parallel) and gives character offsets.
-LIGHT_MAX_CHARS = 4096
 _FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 _VERIFY = (*VERIFY_TEXTS,
            "Hvem godkender min ferie, og hvor lang tid i forvejen skal jeg søge?",
@@ -168,14 +165,9 @@ class OnnxEncoder:
         loader = threading.Thread(target=open_session, name="onnx-session", daemon=True)
         loader.start()
         try:
-            self._light = load_query_tokenizer(model_dir)
+            self._tokens = EncoderTokenizer(model_dir, layout.max_seq_length, layout.pad_token)
         finally:
             loader.join()
-        self._model_dir, self._pad_token = model_dir, layout.pad_token
-        self._hf: Any = None  # the HF tokenizer: loaded for long batches and offsets only (1.5 s, +286 MB)
-        self._hf_lock = threading.Lock()
-        pad_id = self._light.token_id(layout.pad_token) if self._light is not None else None
-        self._pad_id = pad_id if pad_id is not None else self._tokenizer().token_to_id(layout.pad_token) or 0
         try:
             if "error" in opened:
                 raise opened["error"]
@@ -191,41 +183,9 @@ class OnnxEncoder:
         self._inputs = inputs
         self._output = output.name
 
-    def _tokenizer(self) -> Any:
-        """The HF tokenizer, loaded on first use: batches at ingest and offsets need it, questions do not."""
-        with self._hf_lock:
-            if self._hf is None:
-                from tokenizers import Tokenizer
-
-                tokenizer = Tokenizer.from_file(str(self._model_dir / "tokenizer.json"))
-                pad_id = tokenizer.token_to_id(self._pad_token)
-                tokenizer.enable_truncation(max_length=self.max_seq_length)
-                tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=self._pad_token)
-                self._hf = tokenizer
-            return self._hf
-
-    def _light_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Padded ids and mask from the query tokenizer, for a few short texts it reproduces; else None."""
-        light = self._light
-        if light is None or sum(map(len, texts)) > LIGHT_MAX_CHARS or not all(map(light.handles, texts)):
-            return None
-        rows = [light.encode(t, self.max_seq_length) for t in texts]
-        ids = np.full((len(rows), max(map(len, rows))), self._pad_id, dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, row in enumerate(rows):
-            ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
-        return ids, mask
-
     def _run(self, texts: list[str], offsets: bool = False) -> tuple[np.ndarray, np.ndarray, list[Any]]:
         """One padded batch through the model: hidden states, attention mask and the encodings (when offsets)."""
-        light = None if offsets else self._light_ids(texts)
-        if light is not None:
-            (ids, mask), encodings = light, []
-        else:
-            encodings = self._tokenizer().encode_batch(texts)
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        ids, mask, encodings = self._tokens.batch(texts, offsets)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run([self._output], {k: feeds[k] for k in self._inputs})[0]
         return hidden, mask, encodings
