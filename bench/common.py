@@ -56,6 +56,9 @@ def model_dir() -> Path:
         from assistant.model.quantize import export_int8
 
         export_int8(path)
+    from assistant.model.embedding import _ensure_optimized
+
+    _ensure_optimized(path)  # the run-time copies `handbook setup` makes (marker checks once they exist)
     return path
 
 

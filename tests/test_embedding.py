@@ -159,8 +159,9 @@ def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
     started = time.perf_counter()
     assert export_onnx(onnx_model_dir) == path
     assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8.json", "model.int8.onnx",
-                                                             "model.onnx"], "temp files left behind"
+    names = sorted(p.name for p in path.parent.iterdir())  # the run-time copies too, once a set-up test made them
+    assert {"export.json", "int8.json", "model.int8.onnx", "model.onnx"} <= set(names)
+    assert not [n for n in names if n.startswith(".")], "temp files left behind"
 
 
 def test_export_that_disagrees_is_removed(tmp_path: Path, onnx_model_dir: Path, monkeypatch) -> None:

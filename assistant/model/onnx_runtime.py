@@ -16,6 +16,7 @@ import numpy as np
 from assistant.errors import ModelError
 from assistant.hashing import file_sha256
 from assistant.model.build import VERIFY_TEXTS
+from assistant.model.optimize import optimized_path
 from assistant.model.tokens import EncoderTokenizer
 
 ONNX_FILE = Path("onnx") / "model.onnx"
@@ -138,7 +139,8 @@ def stale_reason(model_dir: Path) -> str | None:
 class OnnxEncoder:
     """Tokenize, run the exported transformer, mean-pool and L2-normalize, like sentence-transformers without torch."""
 
-    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None, arena: bool = True) -> None:
+    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None, arena: bool = True,
+                 optimized: bool = True) -> None:
         import onnxruntime as ort
 
         model_dir = Path(model_dir)
@@ -154,12 +156,20 @@ class OnnxEncoder:
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.log_severity_level = 3
         opened: dict[str, Any] = {}
+        ready = optimized_path(path) if optimized else None  # made at set-up: fused, optimized, weights mapped
 
         def open_session() -> None:
-            try:
-                opened["session"] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own unexported types; all mean "unusable file"
-                opened["error"] = exc
+            for candidate in ([ready] if ready is not None else []) + [path]:
+                done = candidate.name.endswith(".opt.onnx")  # its graph work was done once, at set-up
+                options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL if done
+                                                    else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+                try:
+                    opened["session"] = ort.InferenceSession(str(candidate), options,
+                                                             providers=["CPUExecutionProvider"])
+                    opened["path"] = candidate
+                    return
+                except Exception as exc:  # onnxruntime raises its own unexported types; all mean "unusable file"
+                    opened["error"] = exc
 
         # onnxruntime loads the model mostly without the GIL; the query tokenizer loads meanwhile
         loader = threading.Thread(target=open_session, name="onnx-session", daemon=True)
@@ -169,9 +179,10 @@ class OnnxEncoder:
         finally:
             loader.join()
         try:
-            if "error" in opened:
+            if "session" not in opened:
                 raise opened["error"]
             self._session = opened["session"]
+            self.onnx_path: Path = opened["path"]
             inputs = [i.name for i in self._session.get_inputs()]
             output = self._session.get_outputs()[0]
             if not set(inputs) <= set(_FEEDS) or len(output.shape) != 3 or output.shape[2] not in (self.dim, None):
