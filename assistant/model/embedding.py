@@ -282,7 +282,8 @@ def _ensure_int8(model_dir: Path, wanted: bool) -> None:
 
 def _ensure_optimized(model_dir: Path) -> None:
     """Make the run-time copies of the fp32 and int8 models once; one that fails leaves queries on the plain file."""
-    for source, why in ((onnx_file(model_dir), stale_reason(model_dir)), (int8_file(model_dir), int8_stale_reason(model_dir))):
+    for source, why in ((onnx_file(model_dir), stale_reason(model_dir)),
+                        (int8_file(model_dir), int8_stale_reason(model_dir))):
         if why is None:
             try:
                 export_optimized(model_dir, source)  # a quick marker check once it exists

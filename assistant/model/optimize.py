@@ -48,7 +48,7 @@ def _onnxruntime_version() -> str:
 
 
 def optimized_path(source: Path) -> Path | None:
-    """The run-time copy of source if it was made from source as it is now, by this onnxruntime; else None (stat only)."""
+    """The run-time copy of source if made from source as it is now, by this onnxruntime; else None (stat only)."""
     source = Path(source)
     entry = _marker(source.parent.parent).get("models", {}).get(source.name)
     target = optimized_file(source)
@@ -136,8 +136,8 @@ def export_optimized(model_dir: Path, source: Path) -> Path:
         if cosine < MIN_OPT_COSINE:
             raise ModelError(f"The optimized copy of {source} disagrees with it (cosine {cosine:.7f} < "
                              f"{MIN_OPT_COSINE}); queries use {source.name} as it is.")
-        entry = {"source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns, "size": (work / target.name).stat().st_size,
-                 "data_size": (work / _data_name(source)).stat().st_size, "fused": shape is not None,
+        entry = {"source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns,
+                 "size": (work / target.name).stat().st_size, "data_size": (work / _data_name(source)).stat().st_size, "fused": shape is not None,
                  "onnxruntime": _onnxruntime_version(), "verification_cosine": round(cosine, 7),
                  "seconds": round(time.perf_counter() - started, 1)}
         os.replace(work / _data_name(source), source.parent / _data_name(source))

@@ -16,7 +16,7 @@ LIGHT_MAX_CHARS = 4096
 
 
 class EncoderTokenizer:
-    """Padded ids and attention masks with truncation, from whichever tokenizer suits the call; both give the same ids."""
+    """Padded ids and attention masks, truncated, from whichever tokenizer suits the call; both give the same ids."""
 
     def __init__(self, model_dir: Path, max_length: int, pad_token: str) -> None:
         self.model_dir, self.max_length, self.pad_token = Path(model_dir), max_length, pad_token

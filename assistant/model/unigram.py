@@ -78,7 +78,7 @@ def _compact(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[floa
 
 def _nfkc_disagreements() -> list[int]:
     """Code points whose NFKC differs between Python's unicodedata and tokenizers' tables (their Unicode versions
-    differ: 170 code points, mostly of Unicode 11-14, with tokenizers 0.23); text holding one goes to the HF tokenizer."""
+    differ: 170 code points, mostly of Unicode 11-14, with tokenizers 0.23); text holding one goes to HF instead."""
     from tokenizers.normalizers import NFKC
 
     theirs = NFKC().normalize_str
@@ -117,7 +117,8 @@ def write_query_tokenizer(model_dir: Path) -> Path | None:
         return None
     header, pieces, scores = parts
     blob = _SEP.join(pieces).encode("utf-8")
-    header |= {"nfkc_fallback": _nfkc_disagreements(), "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns, "source_sha256": file_sha256(source),
+    header |= {"nfkc_fallback": _nfkc_disagreements(), "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns,
+               "source_sha256": file_sha256(source),
                "blob_bytes": len(blob)}
     target = query_tokenizer_file(model_dir)
     target.parent.mkdir(exist_ok=True)
