@@ -30,7 +30,6 @@ TEXTS = ["query: Hvor mange feriedage har jeg ret til?", "passage: Sygdom meldes
 
 def test_copies_are_made_once_and_verified(onnx_model_dir: Path) -> None:
     marker = json.loads((onnx_model_dir / OPT_MARKER).read_text())["models"]
-    assert marker["model.onnx"]["fused"] and not marker["model.int8.onnx"]["fused"]
     for source in (onnx_file(onnx_model_dir), int8_file(onnx_model_dir)):
         path = optimized_path(source)
         assert path == optimized_file(source) and marker[source.name]["verification_cosine"] >= MIN_OPT_COSINE
@@ -48,9 +47,7 @@ def test_the_encoder_runs_the_copy_with_the_same_vectors(onnx_model_dir: Path, s
     assert fast.onnx_path == optimized_file(source(onnx_model_dir)) and plain.onnx_path == source(onnx_model_dir)
     for batch in [TEXTS, *VERIFY_BATCHES]:
         a, b = fast.encode(batch, len(batch)), plain.encode(batch, len(batch))
-        assert np.min(np.sum(a * b, axis=1)) >= MIN_OPT_COSINE
-        if source is int8_file:
-            assert np.allclose(a, b, atol=1e-6), "int8 is not fused: the same kernels, the same numbers"
+        assert np.array_equal(a, b), "the graph onnxruntime makes at every load, made once: the same numbers"
 
 
 def test_stale_or_damaged_copies_are_not_used(tmp_path: Path, onnx_model_dir: Path) -> None:

@@ -1,9 +1,8 @@
-"""The run-time copy of an ONNX model: fused and graph-optimized once at set-up, its weights in a file onnxruntime
-memory-maps, so a process loads it in a tenth of the time and keeps only the weights it touches."""
+"""The run-time copy of an ONNX model: graph-optimized once at set-up, its weights in a file onnxruntime memory-maps,
+so a process loads it in a tenth of the time, keeps only the weights it touches, and computes the same numbers."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import time
@@ -17,10 +16,11 @@ import numpy as np
 from assistant.errors import ModelError
 
 OPT_MARKER = Path("onnx") / "optimized.json"
-# Against the model it was made from, on the export's verification texts: as built 1.0000000 (int8, same kernels) and
-# 0.9999999 (fp32: the fused attention and layer norms sum in another order)
+# Against the model it was made from, on the export's verification texts; as built the vectors are identical (the same
+# graph onnxruntime makes at every load, the same kernels): onnxruntime's BERT fusion was tried, and not kept
+# (docs/benchmarks.md, "The query tokenizer and the run-time model copies")
 MIN_OPT_COSINE = 0.99999
-_MARKER_FORMAT = 1
+_MARKER_FORMAT = 2  # 1: fp32 fused by the BERT optimizer (not kept)
 
 
 def optimized_file(source: Path) -> Path:
@@ -64,31 +64,6 @@ def optimized_path(source: Path) -> Path | None:
     return None
 
 
-def _bert_shape(model_dir: Path) -> tuple[int, int] | None:
-    """(heads, hidden size) when the folder holds a BERT, whose attention onnxruntime's optimizer can fuse."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        if config.get("model_type") == "bert":
-            return int(config["num_attention_heads"]), int(config["hidden_size"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
-
-
-def _fuse(source: Path, target: Path, shape: tuple[int, int]) -> None:
-    """onnxruntime's transformer optimizer for BERT: one Attention, SkipLayerNorm and BiasGelu op per layer."""
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    quiet = logging.getLogger()
-    level = quiet.level
-    try:
-        quiet.setLevel(logging.ERROR)
-        optimize_model(str(source), model_type="bert", num_heads=shape[0], hidden_size=shape[1], opt_level=0,
-                       use_gpu=False).save_model_to_file(str(target))
-    finally:
-        quiet.setLevel(level)
-
-
 def _save_optimized(source: Path, target: Path, data_name: str) -> None:
     """Let onnxruntime apply its portable graph optimizations once and save the graph, weights beside it."""
     import onnxruntime as ort
@@ -115,7 +90,7 @@ def verify_optimized(model_dir: Path, source: Path, optimized: Path) -> float:
 
 
 def export_optimized(model_dir: Path, source: Path) -> Path:
-    """Make the run-time copy of source once (fused if a BERT, graph-optimized, verified; atomically) and return it."""
+    """Make the run-time copy of source once (graph-optimized, weights apart, verified; atomically) and return it."""
     model_dir, source = Path(model_dir), Path(source)
     ready = optimized_path(source)
     if ready is not None:
@@ -126,18 +101,13 @@ def export_optimized(model_dir: Path, source: Path) -> Path:
     work = source.parent / f".opt-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         work.mkdir()
-        shape = _bert_shape(model_dir) if ".int8" not in source.name else None  # int8: fusing changed its numbers
-        graph = source
-        if shape is not None:
-            graph = work / "fused.onnx"
-            _fuse(source, graph, shape)
-        _save_optimized(graph, work / target.name, _data_name(source))
+        _save_optimized(source, work / target.name, _data_name(source))
         cosine = verify_optimized(model_dir, source, work / target.name)
         if cosine < MIN_OPT_COSINE:
             raise ModelError(f"The optimized copy of {source} disagrees with it (cosine {cosine:.7f} < "
                              f"{MIN_OPT_COSINE}); queries use {source.name} as it is.")
         entry = {"source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns,
-                 "size": (work / target.name).stat().st_size, "data_size": (work / _data_name(source)).stat().st_size, "fused": shape is not None,
+                 "size": (work / target.name).stat().st_size, "data_size": (work / _data_name(source)).stat().st_size,
                  "onnxruntime": _onnxruntime_version(), "verification_cosine": round(cosine, 7),
                  "seconds": round(time.perf_counter() - started, 1)}
         os.replace(work / _data_name(source), source.parent / _data_name(source))
