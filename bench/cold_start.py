@@ -38,7 +38,7 @@ from common import (
 TARGET_S = 10.0
 TARGET_RSS_MB = 1536
 HEAVY = ("torch", "sentence_transformers", "transformers", "sklearn", "llama_index.core", "onnxruntime",
-         "chromadb")
+         "chromadb", "tokenizers")
 
 # `handbook ask` in-process, reporting at exit which heavy packages it imported (run once, not timed)
 IMPORTED = r"""
