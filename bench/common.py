@@ -328,3 +328,18 @@ def hwm_mb(pid: int) -> float:
         pass
     return 0.0
 
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo.extend(parents.get(out[-1], []))
+    return out

@@ -33,6 +33,7 @@ from common import (
     model_dir,
     p50,
     p95,
+    process_tree,
     questions,
     report,
     run_to_exit,
@@ -89,26 +90,10 @@ def run_serve(env: dict[str, str], cwd: Path, timeout: float = 300) -> tuple[flo
         wait_http(f"http://127.0.0.1:{port}/", timeout, proc)
         seconds = time.perf_counter() - start
         time.sleep(1.0)
-        peak = sum(hwm_mb(pid) for pid in _tree(proc.pid))
+        peak = sum(hwm_mb(pid) for pid in process_tree(proc.pid))
     finally:
         stop(proc)
     return seconds, peak
-
-
-def _tree(pid: int) -> list[int]:
-    """pid and all its descendants, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    out, todo = [], [pid]
-    while todo:
-        out.append(todo.pop())
-        todo.extend(parents.get(out[-1], []))
-    return out
 
 
 SIDES = ("today", "fp32", "int8")  # 178cb93's fp32 path, and this tree's two precisions
