@@ -25,6 +25,7 @@ from common import (
     indexed_home,
     median,
     model_dir,
+    process_tree,
     questions,
     report,
     run_to_exit,
@@ -38,7 +39,7 @@ from common import (
 TARGET_S = 10.0
 TARGET_RSS_MB = 1536
 HEAVY = ("torch", "sentence_transformers", "transformers", "sklearn", "llama_index.core", "onnxruntime",
-         "chromadb")
+         "chromadb", "tokenizers")
 
 # `handbook ask` in-process, reporting at exit which heavy packages it imported (run once, not timed)
 IMPORTED = r"""
@@ -61,8 +62,6 @@ def imported_by_ask(env: dict[str, str], question: str) -> list[str]:
 
 def run_serve(env: dict[str, str], timeout: float = 300) -> tuple[float, float]:
     """(seconds until the chat's port answers, peak RSS in MB of serve and its children)."""
-    import psutil
-
     port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen([str(VENV_BIN / "handbook"), "serve", "--port", str(port)], env=env,
@@ -71,8 +70,7 @@ def run_serve(env: dict[str, str], timeout: float = 300) -> tuple[float, float]:
         wait_http(f"http://127.0.0.1:{port}/", timeout, proc)
         seconds = time.perf_counter() - start
         time.sleep(1.0)  # let the first page's assets settle before reading the high-water mark
-        children = psutil.Process(proc.pid).children(recursive=True)
-        peak = hwm_mb(proc.pid) + sum(hwm_mb(c.pid) for c in children)
+        peak = sum(hwm_mb(pid) for pid in process_tree(proc.pid))
     finally:
         stop(proc)
     return seconds, peak

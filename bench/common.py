@@ -56,6 +56,9 @@ def model_dir() -> Path:
         from assistant.model.quantize import export_int8
 
         export_int8(path)
+    from assistant.model.embedding import _ensure_optimized
+
+    _ensure_optimized(path)  # the run-time copies `handbook setup` makes (marker checks once they exist)
     return path
 
 
@@ -325,3 +328,18 @@ def hwm_mb(pid: int) -> float:
         pass
     return 0.0
 
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo.extend(parents.get(out[-1], []))
+    return out

@@ -43,16 +43,21 @@ def e5_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
-    """The test model with its ONNX exports (fp32, its int8-table twin, int8) in a linked copy tests may change."""
+    """The test model with its ONNX exports (fp32, its int8-table twin, int8) and the run-time copies of the two the
+    fp32 and int8 paths load, as `handbook setup` makes them, in a linked copy that tests may change."""
+    from assistant.model.embedding import fp32_file
     from assistant.model.int8_table import export_table
     from assistant.model.onnx_runtime import export_onnx
-    from assistant.model.quantize import export_int8
+    from assistant.model.optimize import export_optimized
+    from assistant.model.quantize import export_int8, int8_file
     from assistant.settings import DEFAULT_MODEL
 
     folder = linked_copy(e5_model_dir, tmp_path_factory.mktemp("onnx-model") / DEFAULT_MODEL, skip=())
     export_onnx(folder)  # a marker check: the export came with e5_model_dir
     export_table(folder)  # made here, never in the shared e5_model_dir, as `handbook setup` does
     export_int8(folder)  # quantized here, never in the shared e5_model_dir
+    for source in (fp32_file(folder), int8_file(folder)):
+        export_optimized(folder, source)  # here too (~40 s a session), so the shared folder stays as export_onnx left it
     return folder
 
 

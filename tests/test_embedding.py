@@ -160,9 +160,10 @@ def test_export_is_verified_and_done_once(onnx_model_dir: Path) -> None:
     started = time.perf_counter()
     assert export_onnx(onnx_model_dir) == path
     assert time.perf_counter() - started < 2.0 and path.stat().st_mtime_ns == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["export.json", "int8-table.json", "int8.json",
-                                                             "model.int8-table.onnx", "model.int8.onnx",
-                                                             "model.onnx"], "temp files left behind"
+    names = sorted(p.name for p in path.parent.iterdir())  # the run-time copies too, once a set-up test made them
+    assert {"export.json", "int8-table.json", "int8.json", "model.int8-table.onnx", "model.int8.onnx",
+            "model.onnx"} <= set(names)
+    assert not [n for n in names if n.startswith(".")], "temp files left behind"
 
 
 def test_export_that_disagrees_is_removed(tmp_path: Path, onnx_model_dir: Path, monkeypatch) -> None:
@@ -187,9 +188,11 @@ def test_onnx_vectors_match_torch(torch_embedder: Embedder, onnx_embedder: Embed
 def test_onnx_tokenizer_truncates_like_sentence_transformers(torch_embedder: Embedder, onnx_embedder: Embedder) -> None:
     texts = ["passage: " + LONG, "query: æøå ÆØÅ ﬁ 😊", "x"]
     theirs = torch_embedder._model.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
-    encodings = onnx_embedder._model._tokenizer.encode_batch(texts)
+    encodings = onnx_embedder._model._tokens.hf().encode_batch(texts)
     ours = [[i for i, m in zip(e.ids, e.attention_mask) if m] for e in encodings]
     assert ours == theirs and len(ours[0]) == 512
+    light = onnx_embedder._model._tokens.light
+    assert [light.encode(t, 512) for t in texts] == theirs
 
 
 def test_auto_picks_onnx_only_for_a_current_export(tmp_path: Path, onnx_model_dir: Path) -> None:

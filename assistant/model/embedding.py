@@ -31,7 +31,9 @@ from assistant.model.onnx_runtime import (
     usable_threads,
 )
 from assistant.model.int8_table import export_table, table_file, table_stale_reason
+from assistant.model.optimize import export_optimized
 from assistant.model.quantize import export_int8, int8_file, int8_stale_reason
+from assistant.model.unigram import ensure_query_tokenizer
 from assistant.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ _embedders_lock = threading.Lock()
 _export_skipped: dict[str, str] = {}  # model folder -> why its ONNX export was not built
 _int8_skipped: dict[str, str] = {}  # model folder -> why its int8 model was not made
 _table_skipped: dict[str, str] = {}  # model folder -> why its fp32 model with the int8 word table was not made
+_optimize_skipped: dict[str, str] = {}  # ONNX file -> why its run-time copy was not made
 
 
 def _use_all_cores() -> None:
@@ -297,6 +300,19 @@ def _ensure_table(model_dir: Path) -> None:
         _table_skipped[str(model_dir)] = str(exc)
 
 
+def _ensure_optimized(model_dir: Path) -> None:
+    """Make the run-time copies of the models the fp32 and int8 paths load, once; one that fails leaves queries on
+    the plain file."""
+    for source, why in ((fp32_file(model_dir), stale_reason(model_dir)),
+                        (int8_file(model_dir), int8_stale_reason(model_dir))):
+        if why is None:
+            try:
+                export_optimized(model_dir, source)  # a quick marker check once it exists
+                _optimize_skipped.pop(str(source), None)
+            except ModelError as exc:
+                _optimize_skipped[str(source)] = str(exc)
+
+
 def prepare_model(settings: "Settings") -> str | Path:
     """Set-up work, for `handbook setup` and `handbook ingest`: build the default model and export it (once)."""
     if settings.embed_model != DEFAULT_MODEL:
@@ -306,6 +322,8 @@ def prepare_model(settings: "Settings") -> str | Path:
         _ensure_onnx(path)
         _ensure_table(path)
         _ensure_int8(path, settings.embed_precision == "int8")
+        _ensure_optimized(path)
+        ensure_query_tokenizer(path)  # so no question writes it
     return path
 
 

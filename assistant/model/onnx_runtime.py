@@ -16,6 +16,8 @@ import numpy as np
 from assistant.errors import ModelError
 from assistant.hashing import file_sha256
 from assistant.model.build import VERIFY_TEXTS
+from assistant.model.optimize import optimized_path
+from assistant.model.tokens import EncoderTokenizer
 
 ONNX_FILE = Path("onnx") / "model.onnx"
 EXPORT_MARKER = Path("onnx") / "export.json"
@@ -137,9 +139,9 @@ def stale_reason(model_dir: Path) -> str | None:
 class OnnxEncoder:
     """Tokenize, run the exported transformer, mean-pool and L2-normalize, like sentence-transformers without torch."""
 
-    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None, arena: bool = True) -> None:
+    def __init__(self, model_dir: Path, *, onnx_path: Path | None = None, arena: bool = True,
+                 optimized: bool = True) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
         layout = _layout(model_dir)
@@ -154,28 +156,33 @@ class OnnxEncoder:
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.log_severity_level = 3
         opened: dict[str, Any] = {}
+        ready = optimized_path(path) if optimized else None  # made at set-up: fused, optimized, weights mapped
 
         def open_session() -> None:
-            try:
-                opened["session"] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own unexported types; all mean "unusable file"
-                opened["error"] = exc
+            for candidate in ([ready] if ready is not None else []) + [path]:
+                done = candidate.name.endswith(".opt.onnx")  # its graph work was done once, at set-up
+                options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_DISABLE_ALL if done
+                                                    else ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+                try:
+                    opened["session"] = ort.InferenceSession(str(candidate), options,
+                                                             providers=["CPUExecutionProvider"])
+                    opened["path"] = candidate
+                    return
+                except Exception as exc:  # onnxruntime raises its own unexported types; all mean "unusable file"
+                    opened["error"] = exc
 
-        # onnxruntime loads the model mostly without the GIL, the tokenizer's 250k pieces entirely with it: together
+        # onnxruntime loads the model mostly without the GIL; the query tokenizer loads meanwhile
         loader = threading.Thread(target=open_session, name="onnx-session", daemon=True)
         loader.start()
         try:
-            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            self._tokens = EncoderTokenizer(model_dir, layout.max_seq_length, layout.pad_token)
         finally:
             loader.join()
-        pad_id = tokenizer.token_to_id(layout.pad_token)
-        tokenizer.enable_truncation(max_length=layout.max_seq_length)
-        tokenizer.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=layout.pad_token)
-        self._tokenizer = tokenizer
         try:
-            if "error" in opened:
+            if "session" not in opened:
                 raise opened["error"]
             self._session = opened["session"]
+            self.onnx_path: Path = opened["path"]
             inputs = [i.name for i in self._session.get_inputs()]
             output = self._session.get_outputs()[0]
             if not set(inputs) <= set(_FEEDS) or len(output.shape) != 3 or output.shape[2] not in (self.dim, None):
@@ -187,11 +194,9 @@ class OnnxEncoder:
         self._inputs = inputs
         self._output = output.name
 
-    def _run(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-        """One padded batch through the model: hidden states, attention mask and the encodings (for offsets)."""
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run(self, texts: list[str], offsets: bool = False) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """One padded batch through the model: hidden states, attention mask and the encodings (when offsets)."""
+        ids, mask, encodings = self._tokens.batch(texts, offsets)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run([self._output], {k: feeds[k] for k in self._inputs})[0]
         return hidden, mask, encodings
@@ -206,7 +211,7 @@ class OnnxEncoder:
 
     def encode_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """One batch: unit rows plus each text's token states and character offsets, for pooling spans later."""
-        hidden, mask, encodings = self._run(texts)
+        hidden, mask, encodings = self._run(texts, offsets=True)
         tokens = [(hidden[i, :int(mask[i].sum())], np.array(e.offsets[:int(mask[i].sum())], dtype=np.int64))
                   for i, e in enumerate(encodings)]
         return _mean_pool(hidden, mask), tokens
