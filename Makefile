@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
+	# the test extra's local LLM server, built for any x86-64 with AVX2 rather than this CPU: a native build uses
+	# AMX tiles where the CPU lists them, which a VM may not grant (general protection fault); no cached native wheel
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install -q --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 

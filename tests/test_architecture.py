@@ -252,3 +252,9 @@ def test_the_readme_names_every_command_and_subcommand():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     missing = [p for p in paths if not re.search(rf"`{re.escape(p)}(?=[\s`])", readme)]
     assert not missing, f"README.md does not show these as `handbook ...`: {missing}"
+
+
+def test_the_makefile_builds_the_llama_server_pyproject_pins():
+    """make setup builds llama-cpp-python itself (portable CPU flags); it must be the version the test extra pins."""
+    pinned = re.search(r'"(llama-cpp-python\[server\]==[^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    assert f"'{pinned}'" in (REPO / "Makefile").read_text()

@@ -203,9 +203,9 @@ def test_text_pdfminer_misses_comes_from_pypdf_once(pdfs: dict, caplog: pytest.L
     assert [r.pypdf_pages for r in caplog.records if hasattr(r, "pypdf_pages")] == [[2, 3]]
 
 
-def test_a_pdf_whose_only_text_repeats_on_every_page_is_indexed(pdfs: dict) -> None:
-    sections = load_pdf(pdfs["furniture_only"], "furniture-only.pdf")
-    assert [(s.page, s.text) for s in sections] == [(k, f"Text on page {k}") for k in (1, 2, 3)]
+def test_a_pdf_whose_only_text_repeats_on_every_page_is_called_a_scan(pdfs: dict) -> None:
+    with pytest.raises(IngestError, match="only running heads or page numbers found in the PDF; .* run OCR"):
+        load_pdf(pdfs["furniture_only"], "furniture-only.pdf")
 
 
 def test_chunks_carry_the_printed_page(loaded: dict) -> None:

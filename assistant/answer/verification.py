@@ -22,6 +22,7 @@ SEMANTIC_THRESHOLD = 0.87  # cosine (multilingual-e5) between the sentence and t
 # A number, name or title is quoted when it stands in a cited passage's sentence most similar to the whole sentence
 # (the quote its citation shows) or in the cited sentence most similar to its clause, cut at WINDOW words each side.
 WINDOW = 6
+QUOTE_TIE = 0.002  # cited sentences this close to the clause's best count as its quote too: a 1e-4 change of model (model.onnx vs its int8-table twin) flipped such a tie on the labelled pairs; 0.005 lets the 81 % example of tests/test_verification.py through
 # A passage sentence that tells the reader to ignore the question is an injected instruction, never evidence.
 INSTRUCTION = re.compile(r"\b(?:ignor\w*|disregard|forget|glem)\b.{0,80}?\b(?:spørgsmål\w*|instru[kc]\w*|question\w*|"
                          r"prompt\w*|tidligere|ovenstående|previous|above)\b", re.I | re.S)
@@ -226,7 +227,9 @@ def _quotes(claims: list[SentenceCheck], passages: Sequence[str], spans: dict[in
         return
     near = vectors([_window(bare[i], pos) for i, _, _, pos in missing]) @ vecs[len(bare):].T
     for k, (i, mine, what, pos) in enumerate(missing):
-        if not claims[i].reason and (what, pos) in _unquoted(bare[i], texts[max(mine, key=lambda j: near[k, j])]):
+        top = max(float(near[k, j]) for j in mine)
+        close = [j for j in mine if near[k, j] >= top - QUOTE_TIE]
+        if not claims[i].reason and all((what, pos) in _unquoted(bare[i], texts[j]) for j in close):
             claims[i].reason = f"{what} not in the cited quote"
 
 

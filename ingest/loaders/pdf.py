@@ -119,19 +119,14 @@ def _load(doc: _Doc, path: Path, source: str) -> list[Section]:
                     else "they are skipped")
     _report_textless(pages, path)
     body = body_size(pages)
-    kept = [list(p.lines) for p in pages]
+    had_text = any(p.lines for p in pages)
     printed = mark_furniture(pages, body)
     labels = _page_labels(doc.reader, len(pages), printed)
     _mark_pull_quotes(pages, body)
     flow = _flow(pages)
-    if not flow and any(kept):  # all its text repeats on every page ("Page 1", "Page 2"): that is its text
-        for page, lines in zip(pages, kept):
-            page.lines = lines
-            for ln in lines:
-                ln.role = "body" if ln.role == "furniture" else ln.role
-        flow = _flow(pages)
-    if not flow:
-        raise IngestError(str(path), "no text found in the PDF; it may be a scan: run OCR on it first")
+    if not flow:  # only what repeats on every page ("Page 1", "Page 2"): the content is pictures, as in a scan
+        found = "only running heads or page numbers found in the PDF" if had_text else "no text found in the PDF"
+        raise IngestError(str(path), f"{found}; it may be a scan: run OCR on it first")
     marks = outline_marks(doc.reader, flow, pages, body) or layout_marks(flow, body) or page_marks(flow, labels)
     sections = _sections(flow, marks, pages, labels, doc.title, source)
     return with_front_matter(sections, author=doc.author)
