@@ -354,6 +354,17 @@ def _map_cut_short(path: Path) -> bool:
         return fh.read(1) != b"."
 
 
+def _wait_stopped(pid: int, timeout: float = 10) -> None:
+    """Until the kernel has stopped the process: a signal is delivered when it is next scheduled, not when sent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t", "Z"):
+                return
+        time.sleep(0.0005)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
+
+
 def _kill_mid_save(proc: subprocess.Popen, folder: Path, stage: str, timeout: float = 120) -> int:
     """Stop the writer when a save touches the stage's file and kill it there if caught inside the stage (stopped,
     the files are what a kill then leaves); else let it go on. Returns how many saves that took."""
@@ -365,6 +376,7 @@ def _kill_mid_save(proc: subprocess.Popen, folder: Path, stage: str, timeout: fl
         if _stamp(watched) == seen:
             continue
         proc.send_signal(signal.SIGSTOP)
+        _wait_stopped(proc.pid)  # else, on a loaded machine, it may finish the file after we looked at it
         saves += 1
         inside = _stamp(header)[0] > _stamp(id_map)[0] if stage == "native" else _map_cut_short(id_map)
         if inside:
