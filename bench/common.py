@@ -293,6 +293,16 @@ def chroma_server(path: Path, port: int | None = None, timeout: float = 120) -> 
         log.close()
 
 
+def git_archive(commit: str) -> Path:
+    """The code of an earlier commit, unpacked once into .cache/bench: the "before" side of a bench."""
+    path = CACHE / f"code-{commit}"
+    if not (path / "assistant").is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(path)], input=archive.stdout, check=True)
+    return path
+
+
 # A small launcher forks the command and reports its peak RSS: the kernel's ru_maxrss also counts the memory
 # image of whoever forked it (kept at exec), so it must be forked from a small process, not from a bench.
 LAUNCHER = r"""

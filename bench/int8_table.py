@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REPO, fmt, model_dir, p50, report, table
+from common import LAUNCHER, REPO, fmt, model_dir, p50, report, table
 
 CHILD = r"""
 import sys, time
@@ -32,16 +32,7 @@ enc.encode(["query: " + sys.argv[4]], 1)
 rss = [l for l in open("/proc/self/status") if l.startswith("VmRSS:")][0].split()[1]
 sys.stderr.write("SETTLED %s\n" % rss)
 """
-LAUNCHER = r"""
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-sys.stderr.write("\nLAUNCHER %f %d\n" % (time.perf_counter() - start, usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
+
 
 
 def files() -> dict[str, Path]:

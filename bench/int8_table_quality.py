@@ -19,22 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import REPO, git_archive
 from precision_quality import METRICS, SETS, prepare_home, summaries, verdict
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE = REPO / ".cache" / "bench"
 ALL_SETS = (*SETS, "blind2-dev", "blind2-test")
 SIDES = ("fp32", "int8 table")
-
-
-def base_code(commit: str) -> Path:
-    """The code before the int8 table, as a `git archive` kept in .cache/bench."""
-    path = CACHE / f"code-{commit}"
-    if not (path / "assistant").is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(path)], input=archive.stdout, check=True)
-    return path
 
 
 def handbook(args: list[str], home: Path, code: Path) -> None:
@@ -79,7 +68,7 @@ def main() -> None:
     parser.add_argument("--no-calibration", action="store_true")
     opts = parser.parse_args()
     models = opts.models or Path(os.environ.get("HANDBOOK_HOME", "")) / "models"
-    code = {"fp32": base_code(opts.base), "int8 table": REPO}
+    code = {"fp32": git_archive(opts.base), "int8 table": REPO}
     runs = {}
     for side in SIDES:
         slug = side.replace(" ", "-")

@@ -29,6 +29,7 @@ from common import (
     REPO,
     fmt,
     free_port,
+    git_archive,
     hwm_mb,
     model_dir,
     p50,
@@ -51,12 +52,7 @@ def base_code(argv: list[str]) -> Path:
     """Today's code: --base-code DIR, or a `git archive` of BASE_COMMIT kept in .cache/bench."""
     if "--base-code" in argv:
         return Path(argv[argv.index("--base-code") + 1]).resolve()
-    path = CACHE / f"code-{BASE_COMMIT}"
-    if not (path / "assistant").is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", BASE_COMMIT], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(path)], input=archive.stdout, check=True)
-    return path
+    return git_archive(BASE_COMMIT)
 
 
 def home_for(precision: str) -> Path:

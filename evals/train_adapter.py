@@ -1,7 +1,7 @@
 """Fit the query adapter (assistant/answer/adapter.py) on the dev sets: `python -m evals.train_adapter [--holdout SET]`.
 
 Each covered dev question whose candidate sentences hold a key fact is one example: the sentences are scored as
-the assistant scores them (scorer.sentence_scores) with the question vector mapped by W, and W is fitted so that the
+the assistant scores them (scorer.mixed + scorer.sentence_bonus) with the question vector mapped by W, and W is fitted so that the
 fact-holding sentences win a softmax over the candidates, pulled toward the identity by STRENGTH. `--holdout SET`
 fits on the other dev sets and prints how often the best sentence of SET's questions holds a fact, without and with
 the map, and saves nothing: the check that the map carries over to questions written by other people.
@@ -15,7 +15,7 @@ import numpy as np
 
 from assistant import Settings, load_settings, open_assistant
 from assistant.answer.adapter import save_adapter
-from assistant.answer.scorer import ALONE_SHARE
+from assistant.answer.scorer import mixed
 
 from .metrics import contains_fact
 from .runner import AssistantEngine, load_questions, resolve_history
@@ -44,9 +44,8 @@ def examples(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
             if not cands or not labels.any():
                 continue
             pooled, alone = assistant.vectors(cands)
-            cosine = np.array([ALONE_SHARE * c.alone + (1 - ALONE_SHARE) * c.pooled for c in cands])
-            out.append({"set": name, "language": found.language,
-                        "query": assistant.question_vector(found.question, found.query, found.language,
+            cosine = mixed(np.array([c.alone for c in cands]), np.array([c.pooled for c in cands]))
+            out.append({"set": name, "query": assistant.question_vector(found.question, found.query, found.language,
                                                                         documents),
                         "alone": alone, "pooled": pooled, "labels": labels,
                         "bonus": np.array([c.score for c in cands]) - cosine})
@@ -70,7 +69,7 @@ def fit(rows: Sequence[dict[str, Any]], strength: float = STRENGTH) -> np.ndarra
         for q, alone, pooled, bonus, labels in data:
             q = w @ q
             q = q / q.norm()
-            s = (ALONE_SHARE * (alone @ q) + (1 - ALONE_SHARE) * (pooled @ q) + bonus) / TEMPERATURE
+            s = (mixed(alone @ q, pooled @ q) + bonus) / TEMPERATURE
             loss = loss - (torch.logsumexp(s[labels], 0) - torch.logsumexp(s, 0))
         loss = loss / len(data) + strength * ((w - eye) ** 2).sum()
         loss.backward()
@@ -84,7 +83,7 @@ def best_holds_fact(rows: Sequence[dict[str, Any]], w: np.ndarray | None) -> flo
     for r in rows:
         q = r["query"] if w is None else w @ r["query"]
         q = q / np.linalg.norm(q)
-        s = ALONE_SHARE * (r["alone"] @ q) + (1 - ALONE_SHARE) * (r["pooled"] @ q) + r["bonus"]
+        s = mixed(r["alone"] @ q, r["pooled"] @ q) + r["bonus"]
         hits.append(bool(r["labels"][int(np.argmax(s))]))
     return float(np.mean(hits))
 

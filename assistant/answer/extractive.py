@@ -10,9 +10,10 @@ from typing import Callable
 import numpy as np
 
 from assistant.answer.scorer import (
+    mixed,
     question_features,
     question_model,
-    sentence_scores,
+    sentence_bonus,
 )
 from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.index.catalog import SentenceViews
@@ -125,15 +126,14 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
 def score_candidates(question: str, query_vec: np.ndarray, cands: list[Candidate], vectors: CandidateVectors,
                      idf: Callable[[str], float], kind: str | None, rank_vec: np.ndarray | None = None) -> None:
     """Each candidate's cosines (both views, what answerability reads) and its score for holding what is asked
-    (scorer.sentence_scores), computed against rank_vec (the adapted question) where given."""
+    (scorer.mixed + scorer.sentence_bonus), computed against rank_vec (the adapted question) where given."""
     if not cands:
         return
     pooled_vecs, alone_vecs = vectors(cands)
     pooled, alone = pooled_vecs @ query_vec, alone_vecs @ query_vec
-    texts = [c.text for c in cands]
-    scores = sentence_scores(question, texts, alone, pooled, idf, kind)
-    leads = scores if rank_vec is None else sentence_scores(question, texts, alone_vecs @ rank_vec,
-                                                            pooled_vecs @ rank_vec, idf, kind)
+    bonus = sentence_bonus(question, [c.text for c in cands], idf, kind)
+    scores = mixed(alone, pooled) + bonus
+    leads = scores if rank_vec is None else mixed(alone_vecs @ rank_vec, pooled_vecs @ rank_vec) + bonus
     for c, p, a, score, lead in zip(cands, pooled, alone, scores, leads):
         c.pooled, c.alone, c.score, c.lead = float(p), float(a), float(score), float(lead)
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -64,17 +64,21 @@ def question_model(path: Path = WEIGHTS_FILE) -> Model:
     return Model.from_json(data)
 
 
-def sentence_scores(question: str, texts: Sequence[str], alone: np.ndarray, pooled: np.ndarray,
-                    idf: Callable[[str], float], kind: str | None) -> np.ndarray:
-    """The score that orders candidate sentences (higher: more likely to hold what is asked)."""
+def mixed(alone: Any, pooled: Any) -> Any:
+    """The cosine part of the score that orders candidate sentences (higher: more likely to hold what is asked);
+    numpy arrays here, torch tensors when the adapter is fitted."""
+    return ALONE_SHARE * alone + (1 - ALONE_SHARE) * pooled
+
+
+def sentence_bonus(question: str, texts: Sequence[str], idf: Callable[[str], float], kind: str | None) -> np.ndarray:
+    """The part of a sentence's score that is not a cosine: the question's terms, the asked phrase, a signpost."""
     weights = {t: idf(t) for t in dict.fromkeys(terms(question))}
     total = sum(weights.values()) or 1.0
-    bonus = np.asarray([
+    return np.asarray([
         LEXICAL_WEIGHT * sum(w for t, w in weights.items() if t in words) / total
         + (ANSWER_BONUS if kind and find_phrase(kind, text) else 0.0)
         - (SIGNPOST_PENALTY if SIGNPOST.search(text) else 0.0)
         for text, words in ((text, set(terms(text))) for text in texts)], dtype=np.float64)
-    return ALONE_SHARE * np.asarray(alone) + (1 - ALONE_SHARE) * np.asarray(pooled) + bonus
 
 
 def question_features(question: str, crosslingual: bool, alone: np.ndarray, pooled: np.ndarray, hit_dense: np.ndarray,

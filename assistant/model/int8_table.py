@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.model.derived import agreement, derived_stale_reason
 from assistant.model.onnx_runtime import (
     EXPORT_MARKER,
     MIN_COSINE,
-    VERIFY_BATCHES,
-    OnnxEncoder,
     onnx_file,
     stale_reason,
 )
@@ -41,25 +40,8 @@ def table_file(model_dir: Path) -> Path:
 
 def table_stale_reason(model_dir: Path) -> str | None:
     """Why onnx/model.int8-table.onnx must not be used (missing, or made from another fp32 export), or None."""
-    model_dir = Path(model_dir)
-    path = table_file(model_dir)
-    if not path.is_file():
-        return f"{path} does not exist"
-    fp32_reason = stale_reason(model_dir)
-    if fp32_reason is not None:
-        return fp32_reason
-    try:
-        marker = json.loads((model_dir / TABLE_MARKER).read_text(encoding="utf-8"))
-        source = onnx_file(model_dir).stat()
-        if (marker.get("format") == _MARKER_FORMAT and path.stat().st_size == marker["table_size"]
-                and (source.st_size, source.st_mtime_ns) == (marker["fp32_size"], marker["fp32_mtime_ns"])
-                and float(marker["verification_cosine"]) >= MIN_TABLE_COSINE):
-            return None
-    except FileNotFoundError:
-        return f"{model_dir / TABLE_MARKER} is missing: run `handbook setup`"
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return f"{path} was not made from {onnx_file(model_dir)}: run `handbook setup`"
+    return derived_stale_reason(Path(model_dir), table_file(model_dir), TABLE_MARKER, marker_format=_MARKER_FORMAT,
+                                size_key="table_size", min_cosine=MIN_TABLE_COSINE, made="made")
 
 
 def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,12 +100,7 @@ def rewrite(source: Path, target: Path) -> int:
 
 def verify_table(model_dir: Path, path: Path) -> float:
     """Minimum cosine between this model and the fp32 export on the export's verification batches."""
-    fp32 = OnnxEncoder(model_dir)
-    table = OnnxEncoder(model_dir, onnx_path=path)
-    cosines: list[float] = []
-    for batch in VERIFY_BATCHES:
-        cosines.extend(np.sum(fp32.encode(batch, len(batch)) * table.encode(batch, len(batch)), axis=1).tolist())
-    return float(min(cosines))
+    return agreement(model_dir, path)
 
 
 def export_table(model_dir: Path) -> Path:

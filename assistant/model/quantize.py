@@ -8,13 +8,10 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from assistant.errors import ModelError
+from assistant.model.derived import agreement, derived_stale_reason
 from assistant.model.onnx_runtime import (
     EXPORT_MARKER,
-    VERIFY_BATCHES,
-    OnnxEncoder,
     onnx_file,
     stale_reason,
 )
@@ -36,25 +33,8 @@ def int8_file(model_dir: Path) -> Path:
 
 def int8_stale_reason(model_dir: Path) -> str | None:
     """Why onnx/model.int8.onnx must not be used (missing, or quantized from another fp32 export), or None."""
-    model_dir = Path(model_dir)
-    path = int8_file(model_dir)
-    if not path.is_file():
-        return f"{path} does not exist"
-    fp32_reason = stale_reason(model_dir)
-    if fp32_reason is not None:
-        return fp32_reason
-    try:
-        marker = json.loads((model_dir / INT8_MARKER).read_text(encoding="utf-8"))
-        source = onnx_file(model_dir).stat()
-        if (marker.get("format") == _MARKER_FORMAT and path.stat().st_size == marker["int8_size"]
-                and (source.st_size, source.st_mtime_ns) == (marker["fp32_size"], marker["fp32_mtime_ns"])
-                and float(marker["verification_cosine"]) >= MIN_INT8_COSINE):
-            return None
-    except FileNotFoundError:
-        return f"{model_dir / INT8_MARKER} is missing: run `handbook setup`"
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return f"{path} was not quantized from {onnx_file(model_dir)}: run `handbook setup`"
+    return derived_stale_reason(Path(model_dir), int8_file(model_dir), INT8_MARKER, marker_format=_MARKER_FORMAT,
+                                size_key="int8_size", min_cosine=MIN_INT8_COSINE, made="quantized")
 
 
 def _narrowing_matmuls(source: Path) -> list[str]:
@@ -69,12 +49,7 @@ def _narrowing_matmuls(source: Path) -> list[str]:
 
 def verify_int8(model_dir: Path, path: Path) -> float:
     """Minimum cosine between the int8 and the fp32 ONNX model on the export's verification batches."""
-    fp32 = OnnxEncoder(model_dir)
-    int8 = OnnxEncoder(model_dir, onnx_path=path)
-    cosines: list[float] = []
-    for batch in VERIFY_BATCHES:
-        cosines.extend(np.sum(fp32.encode(batch, len(batch)) * int8.encode(batch, len(batch)), axis=1).tolist())
-    return float(min(cosines))
+    return agreement(model_dir, path)
 
 
 def export_int8(model_dir: Path) -> Path:
