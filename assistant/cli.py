@@ -68,11 +68,15 @@ def toc_command(ctx: click.Context) -> None:
         for source, record in files.items():
             if record.copy_of:
                 copies.setdefault(record.copy_of, []).append(source)
+        described: set[str] = set()  # a document's author, date and copies are said once, at its first chapter
         for chapter in index.catalog.chapters():
             record = files.get(chapter.source)
             about = [x for x in (record.author, record.date) if x] if record else []
             if copies.get(chapter.source):
                 about.append("copies: " + ", ".join(sorted(copies[chapter.source])))
+            if chapter.source in described:
+                about = []
+            described.add(chapter.source)
             click.echo(f"{chapter.label}  ({', '.join([chapter.source, *about])})")
             for section in chapter.sections:
                 click.echo(f"    {section}")

@@ -80,3 +80,19 @@ def test_ingesting_the_corpus_folder_by_path_leaves_out_its_readme(tmp_path, mod
     assert result.exit_code == 0, result.stderr
     sources = json.loads(result.stdout)["indexed_sources"]
     assert "README.md" not in sources and "01-om-bogen.md" in sources
+
+
+def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "rapport.html").write_text(
+        '<html><head><meta name="author" content="Anna Holm"><title>Rapport</title></head><body>'
+        "<h1>1. Baggrund</h1><p>Kommunen samarbejder med borgerne om nye løsninger i ældreplejen.</p>"
+        "<h1>2. Resultater</h1><p>Tre ud af fire projekter gav bedre kvalitet for borgerne.</p></body></html>",
+        encoding="utf-8")
+    home = str(tmp_path / "home")
+    assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
+    toc = run_cli("--home", home, "toc")
+    chapters = [line for line in toc.stdout.splitlines() if "(rapport.html" in line]
+    assert toc.exit_code == 0 and len(chapters) == 2, toc.stdout
+    assert "Anna Holm" in chapters[0] and chapters[1].endswith("(rapport.html)"), toc.stdout
