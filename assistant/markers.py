@@ -41,5 +41,8 @@ def link_markers(text: str, plain: Callable[[str], str], link: Callable[[int], s
 
 
 def chapter_label(number: int | None, title: str) -> str:
-    """How a chapter is named everywhere: "3. Title", or the title alone for a document without numbers."""
-    return f"{number}. {title}".strip() if number is not None else title
+    """How a chapter is named everywhere: "3. Title", or the title alone for a document without numbers or whose
+    title already starts with its number ("3. Title", not "3. 3. Title")."""
+    if number is None or re.match(rf"\s*{number}(?:\.(?!\d)|\s)", title):
+        return title
+    return f"{number}. {title}".strip()

@@ -295,7 +295,9 @@ class Assistant:
             citation = cite(n, c.hit.chunk, c.start, c.end)
             citations.append(citation)
             parts.append(f"{citation.quote} {marker(n)}")
-        answer = self._answer(found, prompts.ANSWER_INTRO[found.language] + " ".join(parts), citations)
+        quoted = majority_language((c.quote for c in citations), default=found.language)
+        intro = prompts.ANSWER_INTRO.get((found.language, quoted), "")
+        answer = self._answer(found, intro + " ".join(parts), citations)
         span = answer_span(answer_kind(found.question), citations[0].quote) if citations else None
         answer.answer_span = None if span is None else {"citation": 1, "start": span[0], "end": span[1]}
         return answer

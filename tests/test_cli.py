@@ -96,3 +96,24 @@ def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
     chapters = [line for line in toc.stdout.splitlines() if "(rapport.html" in line]
     assert toc.exit_code == 0 and len(chapters) == 2, toc.stdout
     assert "Anna Holm" in chapters[0] and chapters[1].endswith("(rapport.html)"), toc.stdout
+
+
+def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_env, run_cli):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cluster.md").write_text(
+        "# 1. Compute node sanitization\n\n"
+        "It is important to sanitize the compute node so that data from previous jobs are not leaked. "
+        "The scheduler wipes local scratch disks and GPU memory between jobs.\n\n"
+        "# 2. Network segmentation\n\n"
+        "The cluster is divided into four zones: access, management, compute and data storage. "
+        "Only the access zone is reachable from the internet.\n", encoding="utf-8")
+    home = str(tmp_path / "home")
+    assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
+    english = run_cli("--home", home, "ask", "Why is it important to sanitize the compute node between jobs?")
+    assert english.exit_code == 0 and "sanitize the compute node" in english.stdout, english.stdout
+    assert "in Danish" not in english.stdout and "Sources:" in english.stdout
+    assert "cluster.md · ch. 1. Compute node sanitization · line" in english.stdout, english.stdout
+    danish = run_cli("--home", home, "ask", "Hvorfor er det vigtigt at rense compute node mellem jobs?")
+    assert danish.exit_code == 0 and danish.stdout.startswith("Kilderne er på engelsk"), danish.stdout
+    assert "cluster.md · kap. 1. Compute node sanitization · linje" in danish.stdout, danish.stdout

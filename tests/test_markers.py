@@ -88,3 +88,13 @@ def test_the_chat_links_a_marker_with_two_numbers():
             '<a class="hb-cite" href="#hb:cite:4:2" title="Vis kilde 2">[2]</a>') in body
     assert "[1, 2]" not in body
     assert "[3]" in body and "#hb:cite:4:3" not in out, "a number no citation has stays plain text"
+
+
+def test_a_chapter_title_that_starts_with_its_number_is_not_numbered_twice():
+    from assistant.markers import chapter_label
+
+    assert chapter_label(1, "1. Compute node sanitization") == "1. Compute node sanitization"
+    assert chapter_label(4, "4 Borgere") == "4 Borgere"
+    assert chapter_label(2, "Nøgletal") == "2. Nøgletal"
+    assert chapter_label(1, "10. Udlandet") == "1. 10. Udlandet"
+    assert chapter_label(None, "Forord") == "Forord"

@@ -73,8 +73,9 @@ def answer_html(turn: dict[str, Any], t: int) -> str:
             f'{words["copy"]}</a><span class="hb-copytext">{esc(turn.get("copy_text", ""))}</span></div>')
     if turn.get("refused"):
         return f'<div class="hb-answer hb-refusal" lang="{_lang(lang)}">{notice}{refusal_body(turn, t)}{copy}</div>'
-    text, intro = turn["answer"], ANSWER_INTRO.get(lang, "")
-    if intro and text.startswith(intro):  # "the handbook is in Danish ...": a notice above the quotes
+    text = turn["answer"]
+    intro = next((i for i in ANSWER_INTRO.values() if text.startswith(i)), "")
+    if intro:  # "the handbook is in Danish ...": a notice above the quotes
         notice += f'<div class="hb-notice hb-lang-notice">{_inline(intro.strip())}</div>'
         text = text[len(intro):]
     body = body_html(text, t, {c["n"] for c in turn.get("citations", [])}, _phrase(turn), lang)

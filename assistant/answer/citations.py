@@ -1,6 +1,7 @@
 """Citations: the exact quote, where it stands (chapter, section, page or lines), and its [n] marker."""
 from __future__ import annotations
 
+from assistant.answer.prompts import LOCATION_LABELS
 from assistant.answer.sentences import clean_sentence
 from assistant.datamodel import Chunk, Citation
 
@@ -19,15 +20,16 @@ def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
         pdf_page=chunk.page, lines=lines, quote=quote, chunk_id=chunk.id, passage=chunk.text)
 
 
-def location(c: Citation) -> str:
-    """Where a reader finds the quote, as one short line."""
+def location(c: Citation, language: str = "da") -> str:
+    """Where a reader finds the quote, as one short line in the answer's language."""
+    chapter, page, line = LOCATION_LABELS.get(language, LOCATION_LABELS["da"])
     parts = [c.source]
     if c.chapter:
-        parts.append(f"kap. {c.chapter}")
+        parts.append(f"{chapter} {c.chapter}")
     if c.section and c.section != c.chapter_title:
         parts.append(c.section)
     if c.page is not None:
-        parts.append(f"s. {c.page}")
+        parts.append(f"{page} {c.page}")
     elif c.lines:
-        parts.append(f"linje {c.lines[0]}" + (f"-{c.lines[1]}" if c.lines[1] != c.lines[0] else ""))
+        parts.append(f"{line} {c.lines[0]}" + (f"-{c.lines[1]}" if c.lines[1] != c.lines[0] else ""))
     return " · ".join(parts)

@@ -1,9 +1,10 @@
 """Every user-facing answer template and LLM prompt, in one place, as named constants."""
 from __future__ import annotations
 
+# Above the quotes when they are in another language than the question: (question's, quotes') language
 ANSWER_INTRO = {
-    "da": "",
-    "en": "The handbook is in Danish; here is what it says, quoted with sources:\n\n",
+    ("en", "da"): "The handbook is in Danish; here is what it says, quoted with sources:\n\n",
+    ("da", "en"): "Kilderne er på engelsk; her er, hvad de siger, citeret med kilder:\n\n",
 }
 REFUSAL = {
     "da": "Det svarer håndbogen ikke på.",
@@ -38,6 +39,10 @@ UNKNOWN_SOURCES = {
     "en": "Not in the index: {sources}; `handbook toc` lists what is.",
 }
 SOURCES_HEADING = {"da": "Kilder", "en": "Sources"}
+LOCATION_LABELS = {  # chapter, page, line(s) in a citation's one-line location
+    "da": ("kap.", "s.", "linje"),
+    "en": ("ch.", "p.", "line"),
+}
 UNSUPPORTED_MARK = " [ikke understøttet af kilden]"
 UNSUPPORTED_MARKS = {"da": UNSUPPORTED_MARK, "en": " [not supported by the sources]"}
 FALLBACK_NOTICE = {

@@ -15,6 +15,6 @@ def render_text(answer: Answer) -> str:
     if answer.citations:
         lines += ["", f"{prompts.SOURCES_HEADING[answer.language]}:"]
         for c in answer.citations:
-            lines.append(f"[{c.n}] {location(c)}")
+            lines.append(f"[{c.n}] {location(c, answer.language)}")
             lines.append(textwrap.fill(f"«{c.quote}»", width=100, initial_indent="    ", subsequent_indent="    "))
     return "\n".join(lines) + "\n"
