@@ -44,7 +44,7 @@ from assistant.datamodel import Answer, ChapterRef, Citation
 from assistant.errors import BackendError, ModelError, QuestionError
 from assistant.index.store import Store
 from assistant.markers import marker
-from assistant.model.calibration import refusal_threshold
+from assistant.model.calibration import refusal_threshold, threshold_language
 from assistant.model.embedding import embedding_precision, load_embedder
 from assistant.model.language_shift import LanguageShift
 from assistant.retrieval.retriever import Hit, Retriever, fuse, nearest_chapters
@@ -66,6 +66,7 @@ class Retrieval:
     relevance: float = 0.0
     intent: str | None = None
     sources: list[str] | None = None  # the documents answers may come from; None: all
+    documents: str = "da"  # the language most of those documents are written in
     started: float = 0.0
     seconds: float = 0.0
 
@@ -165,7 +166,7 @@ class Assistant:
             question), started=started)
         found.sources = self._checked_sources(sources, lang)
         retriever = self.retriever
-        documents = self.documents_language(retriever, found.sources)
+        documents = found.documents = self.documents_language(retriever, found.sources)
         query = self._query(question, history)
         hits = retriever.retrieve(query, self.settings.top_k, found.sources, self._vector(query, lang, documents))
         if query != question and switches_topic(question):
@@ -213,7 +214,7 @@ class Assistant:
         """The answer to one retrieval: drafts while it is composed, then the finished Answer."""
         t1 = time.perf_counter()
         answer = self._contents(found) if found.intent else None
-        threshold = refusal_threshold(self.settings, found.language)
+        threshold = refusal_threshold(self.settings, threshold_language(found.language, found.documents))
         if answer is None and (found.relevance < threshold or not found.candidates):
             answer = self._refusal(found)
         elif answer is None and self.settings.llm != "extractive":

@@ -104,7 +104,9 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
     (docs / "cluster.md").write_text(
         "# 1. Compute node sanitization\n\n"
         "It is important to sanitize the compute node so that data from previous jobs are not leaked. "
-        "The scheduler wipes local scratch disks and GPU memory between jobs.\n\n"
+        "The scheduler wipes local scratch disks and GPU memory between jobs. "
+        "Examples of compute node sanitization between jobs include:\n\n"
+        "- wiping the local scratch disks\n- clearing the memory of the accelerators\n\n"
         "# 2. Network segmentation\n\n"
         "The cluster is divided into four zones: access, management, compute and data storage. "
         "Only the access zone is reachable from the internet.\n", encoding="utf-8")
@@ -113,6 +115,7 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
     english = run_cli("--home", home, "ask", "Why is it important to sanitize the compute node between jobs?")
     assert english.exit_code == 0 and "sanitize the compute node" in english.stdout, english.stdout
     assert "in Danish" not in english.stdout and "Sources:" in english.stdout
+    assert "include:" not in english.stdout, "a sentence announcing a list is no answer without its items"
     assert "cluster.md · ch. 1. Compute node sanitization · line" in english.stdout, english.stdout
     danish = run_cli("--home", home, "ask", "Hvorfor er det vigtigt at rense compute node mellem jobs?")
     assert danish.exit_code == 0 and danish.stdout.startswith("Kilderne er på engelsk"), danish.stdout

@@ -66,3 +66,12 @@ def test_rates_not_counts_decide():
     c = choose(pts)
     assert 0.5 < c["threshold"] <= 0.55
     assert c["false_refusal_rate"] == 0.0 and c["false_answer_rate"] == pytest.approx(0.5)
+
+
+def test_a_question_takes_the_threshold_of_questions_in_the_same_relation_to_their_documents():
+    from assistant.model.calibration import threshold_language
+
+    assert threshold_language("da", "da") == "da"  # what the Danish calibration questions measured
+    assert threshold_language("en", "da") == "en"  # across languages, as the English ones did
+    assert threshold_language("en", "en") == "da"  # same language again: an English PDF asked in English
+    assert threshold_language("da", "en") == "en"

@@ -347,3 +347,11 @@ def test_a_bylines_author_and_date_reach_the_catalog_and_the_contents(tmp_path, 
     assert (record.author, record.date) == ("Bettine Romme Andersen", "2018-10-22")
     toc = run_cli("--home", home, "toc")
     assert "Bettine Romme Andersen, 2018-10-22" in toc.stdout
+
+
+def test_text_a_figure_clips_away_is_not_read(tmp_path):
+    pdf = tmp_path / "udsnit.pdf"
+    make_pdfs.make_clipped_figure_pdf(pdf)
+    text = " ".join(s.text for s in load_pdf(pdf, pdf.name))
+    assert "Synlig brødtekst om samarbejde" in text and "steg til 41 procent" in text, text
+    assert "Skjult linje" not in text, text

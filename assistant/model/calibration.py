@@ -60,6 +60,16 @@ def calibrated_threshold(model: str, language: str | None = None, path: Path = C
     return by_language.get(language or "", threshold)
 
 
+CALIBRATED_DOCUMENTS = "da"  # the calibration sets ask about the bundled corpus, which is Danish
+
+
+def threshold_language(question: str, documents: str) -> str:
+    """Whose calibrated threshold fits a question: the calibration asked Danish questions of Danish documents (same
+    language) and English ones (across languages), so a question is judged by the one that stands to its documents
+    as it does; an English question of English documents reads the same-language cosines as a Danish one of Danish."""
+    return CALIBRATED_DOCUMENTS if question == documents else "en" if CALIBRATED_DOCUMENTS != "en" else "da"
+
+
 def refusal_threshold(settings: "Settings", language: str | None = None) -> float:
     """The threshold in force: HANDBOOK_REFUSAL_THRESHOLD if set, else the one calibrated for model and language."""
     if settings.refusal_threshold is not None:

@@ -35,9 +35,20 @@ def iter_pages(fh: BinaryIO, password: str = "") -> Iterator[PageObjects]:
     from pdfminer.pdfpage import PDFPage
     from pdfminer.pdfparser import PDFParser
 
+    from pdfminer.utils import apply_matrix_rect, mult_matrix
+
+    class ClippingAggregator(PDFPageAggregator):
+        """Records where each form XObject is visible: pdfminer keeps every glyph of a form, also those its /BBox
+        clips away (and reads that BBox as x, y, width, height), so a page that shows a cut-out of another page as a
+        figure read as both pages' text, interleaved letter by letter."""
+
+        def begin_figure(self, name: str, bbox: Any, matrix: Any) -> None:
+            super().begin_figure(name, bbox, matrix)
+            self.cur_item.clip = apply_matrix_rect(mult_matrix(matrix, self.ctm), tuple(bbox))
+
     document = PDFDocument(PDFParser(fh), password=password)
     manager = PDFResourceManager(caching=True)
-    device = PDFPageAggregator(manager, laparams=None)
+    device = ClippingAggregator(manager, laparams=None)
     interpreter = PDFPageInterpreter(manager, device)
     for page in PDFPage.create_pages(document):
         interpreter.process_page(page)
@@ -50,9 +61,11 @@ def _collect(ltpage: Any) -> PageObjects:
     top = float(ltpage.y1)
     out = PageObjects(float(ltpage.width), float(ltpage.height), top)
     chars: list[tuple] = []
-    stack = list(ltpage)
+    stack: list[tuple[Any, tuple | None]] = [(obj, None) for obj in ltpage]
     while stack:
-        obj = stack.pop()
+        obj, clip = stack.pop()
+        if clip is not None and not hasattr(obj, "__iter__") and not _visible(obj, clip):
+            continue  # (a container's own bbox is pdfminer's misread one; its clip is tested on what it holds)
         if isinstance(obj, LTChar):
             text = obj.get_text()
             if _CID.fullmatch(text):
@@ -74,9 +87,18 @@ def _collect(ltpage: Any) -> PageObjects:
         elif isinstance(obj, LTCurve):
             continue
         elif hasattr(obj, "__iter__"):
-            stack.extend(obj)
+            inner = getattr(obj, "clip", None)
+            if inner is not None and clip is not None:
+                inner = (max(inner[0], clip[0]), max(inner[1], clip[1]), min(inner[2], clip[2]), min(inner[3], clip[3]))
+            stack.extend((child, inner or clip) for child in obj)
     out.words = _words(chars)
     return out
+
+
+def _visible(obj: Any, clip: tuple, tol: float = 1.0) -> bool:
+    """Whether the middle of a drawn object lies inside a form's clip rectangle (PDF coordinates)."""
+    x, y = (obj.x0 + obj.x1) / 2, (obj.y0 + obj.y1) / 2
+    return clip[0] - tol <= x <= clip[2] + tol and clip[1] - tol <= y <= clip[3] + tol
 
 
 def _words(chars: list[tuple]) -> list[dict]:
