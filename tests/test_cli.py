@@ -109,7 +109,9 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
         "- wiping the local scratch disks\n- clearing the memory of the accelerators\n\n"
         "# 2. Network segmentation\n\n"
         "The cluster is divided into four zones: access, management, compute and data storage. "
-        "Only the access zone is reachable from the internet.\n", encoding="utf-8")
+        "Only the access zone is reachable from the internet.\n\n"
+        "# 3. Backups\n\nIs the data of the users backed up on the cluster? "
+        "User data on the cluster is often not backed up, so users keep their own copies.\n", encoding="utf-8")
     home = str(tmp_path / "home")
     assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
     english = run_cli("--home", home, "ask", "Why is it important to sanitize the compute node between jobs?")
@@ -117,6 +119,8 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
     assert "in Danish" not in english.stdout and "Sources:" in english.stdout
     assert "include:" not in english.stdout, "a sentence announcing a list is no answer without its items"
     assert "cluster.md · ch. 1. Compute node sanitization · line" in english.stdout, english.stdout
+    backups = run_cli("--home", home, "ask", "Is user data backed up on the cluster?")
+    assert "often not backed up" in backups.stdout and "?»" not in backups.stdout, "a sentence that asks is no answer"
     danish = run_cli("--home", home, "ask", "Hvorfor er det vigtigt at rense compute node mellem jobs?")
     assert danish.exit_code == 0 and danish.stdout.startswith("Kilderne er på engelsk"), danish.stdout
     assert "cluster.md · kap. 1. Compute node sanitization · linje" in danish.stdout, danish.stdout

@@ -159,11 +159,10 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
     A list is usually written as consecutive sentences, so a list question first takes the sentences that follow
     the best one in its passage, then the best of other sections. Outside lists the sentence that the adapted
     question ranks best (`lead`, answer/adapter.py) goes first, joining the answer if the plain score left it out.
-    A sentence that only announces what follows ("Examples include:") is quoted only in a list, after which its
-    items come.
+    A sentence that asks ("Should Ki67 be tested on request?") is no answer, and one that only announces what
+    follows ("Examples include:") is quoted only in a list, after which its items come.
     """
-    if not wants_list:
-        cands = [c for c in cands if not announces(c.text)] or cands
+    cands = [c for c in cands if not (asks(c.text) or announces(c.text) and not wants_list)] or cands
     ranked = sorted(cands, key=lambda c: -c.score)
     if not ranked:
         return []
@@ -190,6 +189,11 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
         rest = [c for c in chosen if c is not first and _overlap(c.text, first.text) <= DUPLICATE_OVERLAP]
         chosen = [first] + rest[:limit - 1]
     return chosen
+
+
+def asks(sentence: str) -> bool:
+    """Whether a sentence is itself a question (a document's question heading or rhetorical question)."""
+    return sentence.rstrip().rstrip("\"'”’»)").endswith("?")
 
 
 def announces(sentence: str) -> bool:
