@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from assistant.model.calibration import CALIBRATION_FILE, record_calibration
+from assistant.model.calibration import CALIBRATION_FILE, record_calibration, threshold_language
 from assistant.settings import Settings
 
 from . import metrics
@@ -92,9 +92,13 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
     rows = [row for path in paths for row in run_set(path, open_settings, engine=engine, progress=progress)]
     pts = points(rows)
     chosen = choose(pts)
-    # Each language its own optimum: a question in another language than the documents' scores lower throughout.
-    by_language = {lang: choose(part) for lang in sorted({p["language"] for p in pts})
-                   if len(part := [p for p in pts if p["language"] == lang]) >= MIN_LANGUAGE_QUESTIONS
+    # A question in another language than the documents' scores lower throughout: questions in the documents'
+    # language and those across languages each get their own optimum, recorded under the key the answering side
+    # looks up (calibration.threshold_language: "da" for the same language, "en" across, as on the Danish corpus).
+    documents = engine.assistant.documents_language(engine.assistant.retriever)
+    relation = {lang: threshold_language(lang, documents) for lang in {p["language"] for p in pts}}
+    by_language = {key: choose(part) for key in sorted(set(relation.values()))
+                   if len(part := [p for p in pts if relation[p["language"]] == key]) >= MIN_LANGUAGE_QUESTIONS
                    and any(not p["covered"] for p in part)}
     record = {
         "threshold": chosen["threshold"],
