@@ -355,3 +355,12 @@ def test_text_a_figure_clips_away_is_not_read(tmp_path):
     text = " ".join(s.text for s in load_pdf(pdf, pdf.name))
     assert "Synlig brødtekst om samarbejde" in text and "steg til 41 procent" in text, text
     assert "Skjult linje" not in text, text
+
+
+def test_a_glyph_drawn_again_over_itself_is_read_once(tmp_path):
+    pdf = tmp_path / "fed.pdf"
+    make_pdfs.make_overprinted_pdf(pdf)
+    text = " ".join(f"{s.chapter_title} {s.section_title} {s.text}" for s in load_pdf(pdf, pdf.name))
+    assert "Borgere med i udviklingen" in text and "BBoorr" not in text, text
+    assert "tillid, og de fleste kommuner har allerede" in text, text
+    assert "tillid, allerede, Mississippi" in text, text  # real doubled letters in 4 pt type are not merged

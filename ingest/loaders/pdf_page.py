@@ -61,6 +61,7 @@ def _collect(ltpage: Any) -> PageObjects:
     top = float(ltpage.y1)
     out = PageObjects(float(ltpage.width), float(ltpage.height), top)
     chars: list[tuple] = []
+    seen: dict[tuple, list[tuple[float, float]]] = {}
     stack: list[tuple[Any, tuple | None]] = [(obj, None) for obj in ltpage]
     while stack:
         obj, clip = stack.pop()
@@ -68,6 +69,8 @@ def _collect(ltpage: Any) -> PageObjects:
             continue  # (a container's own bbox is pdfminer's misread one; its clip is tested on what it holds)
         if isinstance(obj, LTChar):
             text = obj.get_text()
+            if _drawn_before(seen, obj, text):
+                continue
             if _CID.fullmatch(text):
                 out.unmapped += 1
             elif obj.upright:
@@ -93,6 +96,20 @@ def _collect(ltpage: Any) -> PageObjects:
             stack.extend((child, inner or clip) for child in obj)
     out.words = _words(chars)
     return out
+
+
+def _drawn_before(seen: dict[tuple, list[tuple[float, float]]], obj: Any, text: str) -> bool:
+    """Whether this glyph was already drawn at (nearly) the same place in the same font: a heading drawn four times
+    over itself (fake bold, a fill then a stroke, a shadow) read as "CCCCaaaattttssss"; it is one glyph."""
+    tol = min(1.0, 0.5 * (obj.x1 - obj.x0) or 1.0)
+    key = (text, obj.fontname, round(obj.size, 1))
+    bx, by = int(obj.x0), int(obj.y0)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if any(abs(x - obj.x0) <= tol and abs(y - obj.y0) <= tol for x, y in seen.get((key, bx + dx, by + dy), ())):
+                return True
+    seen.setdefault((key, bx, by), []).append((obj.x0, obj.y0))
+    return False
 
 
 def _visible(obj: Any, clip: tuple, tol: float = 1.0) -> bool:
