@@ -82,16 +82,21 @@ def test_ingesting_the_corpus_folder_by_path_leaves_out_its_readme(tmp_path, mod
     assert "README.md" not in sources and "01-om-bogen.md" in sources
 
 
-def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
+def _home_with(tmp_path, run_cli, name: str, text: str) -> str:
+    """A data dir holding one document, ingested through the CLI."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "rapport.html").write_text(
-        '<html><head><meta name="author" content="Anna Holm"><title>Rapport</title></head><body>'
-        "<h1>1. Baggrund</h1><p>Kommunen samarbejder med borgerne om nye løsninger i ældreplejen.</p>"
-        "<h1>2. Resultater</h1><p>Tre ud af fire projekter gav bedre kvalitet for borgerne.</p></body></html>",
-        encoding="utf-8")
+    (docs / name).write_text(text, encoding="utf-8")
     home = str(tmp_path / "home")
     assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
+    return home
+
+
+def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
+    home = _home_with(tmp_path, run_cli, "rapport.html",
+                      '<html><head><meta name="author" content="Anna Holm"><title>Rapport</title></head><body>'
+                      "<h1>1. Baggrund</h1><p>Kommunen samarbejder med borgerne om nye løsninger i ældreplejen.</p>"
+                      "<h1>2. Resultater</h1><p>Tre ud af fire projekter gav bedre kvalitet for borgerne.</p></body></html>")
     toc = run_cli("--home", home, "toc")
     chapters = [line for line in toc.stdout.splitlines() if "(rapport.html" in line]
     assert toc.exit_code == 0 and len(chapters) == 2, toc.stdout
@@ -99,9 +104,8 @@ def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
 
 
 def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_env, run_cli):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "cluster.md").write_text(
+    home = _home_with(
+        tmp_path, run_cli, "cluster.md",
         "# 1. Compute node sanitization\n\n"
         "It is important to sanitize the compute node so that data from previous jobs are not leaked. "
         "The scheduler wipes local scratch disks and GPU memory between jobs. "
@@ -111,9 +115,7 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
         "The cluster is divided into four zones: access, management, compute and data storage. "
         "Only the access zone is reachable from the internet.\n\n"
         "# 3. Backups\n\nIs the data of the users backed up on the cluster? "
-        "User data on the cluster is often not backed up, so users keep their own copies.\n", encoding="utf-8")
-    home = str(tmp_path / "home")
-    assert run_cli("--home", home, "ingest", str(docs)).exit_code == 0
+        "User data on the cluster is often not backed up, so users keep their own copies.\n")
     english = run_cli("--home", home, "ask", "Why is it important to sanitize the compute node between jobs?")
     assert english.exit_code == 0 and "sanitize the compute node" in english.stdout, english.stdout
     assert "in Danish" not in english.stdout and "Sources:" in english.stdout
