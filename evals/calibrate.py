@@ -94,7 +94,7 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
     chosen = choose(pts)
     # A question in another language than the documents' scores lower throughout: questions in the documents'
     # language and those across languages each get their own optimum, recorded under the key the answering side
-    # looks up (calibration.threshold_language: "da" for the same language, "en" across, as on the Danish corpus).
+    # looks up (calibration.threshold_language).
     documents = engine.assistant.documents_language(engine.assistant.retriever)
     relation = {lang: threshold_language(lang, documents) for lang in {p["language"] for p in pts}}
     by_language = {key: choose(part) for key in sorted(set(relation.values()))

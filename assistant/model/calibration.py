@@ -60,14 +60,15 @@ def calibrated_threshold(model: str, language: str | None = None, path: Path = C
     return by_language.get(language or "", threshold)
 
 
-CALIBRATED_DOCUMENTS = "da"  # the calibration sets ask about the bundled corpus, which is Danish
+# The calibration sets ask about the bundled corpus, which is Danish: their Danish questions measured the threshold
+# for questions in their documents' language, their English ones the threshold across languages.
+SAME_LANGUAGE, ACROSS_LANGUAGES = "da", "en"
 
 
 def threshold_language(question: str, documents: str) -> str:
-    """Whose calibrated threshold fits a question: the calibration asked Danish questions of Danish documents (same
-    language) and English ones (across languages), so a question is judged by the one that stands to its documents
-    as it does; an English question of English documents reads the same-language cosines as a Danish one of Danish."""
-    return CALIBRATED_DOCUMENTS if question == documents else "en" if CALIBRATED_DOCUMENTS != "en" else "da"
+    """Under which key the calibrated threshold for this question stands: an English question of English documents
+    reads same-language cosines, as a Danish one of Danish documents does; a question across languages reads lower."""
+    return SAME_LANGUAGE if question == documents else ACROSS_LANGUAGES
 
 
 def refusal_threshold(settings: "Settings", language: str | None = None) -> float:

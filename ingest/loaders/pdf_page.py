@@ -34,7 +34,6 @@ def iter_pages(fh: BinaryIO, password: str = "") -> Iterator[PageObjects]:
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
     from pdfminer.pdfparser import PDFParser
-
     from pdfminer.utils import apply_matrix_rect, mult_matrix
 
     class ClippingAggregator(PDFPageAggregator):
