@@ -70,12 +70,10 @@ def toc_command(ctx: click.Context) -> None:
                 copies.setdefault(record.copy_of, []).append(source)
         described: set[str] = set()  # a document's author, date and copies are said once, at its first chapter
         for chapter in index.catalog.chapters():
-            record = files.get(chapter.source)
+            record = files.get(chapter.source) if chapter.source not in described else None
             about = [x for x in (record.author, record.date) if x] if record else []
-            if copies.get(chapter.source):
+            if record and copies.get(chapter.source):
                 about.append("copies: " + ", ".join(sorted(copies[chapter.source])))
-            if chapter.source in described:
-                about = []
             described.add(chapter.source)
             click.echo(f"{chapter.label}  ({', '.join([chapter.source, *about])})")
             for section in chapter.sections:

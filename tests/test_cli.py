@@ -126,3 +126,18 @@ def test_an_english_document_is_quoted_without_the_danish_frame(tmp_path, model_
     danish = run_cli("--home", home, "ask", "Hvorfor er det vigtigt at rense compute node mellem jobs?")
     assert danish.exit_code == 0 and danish.stdout.startswith("Kilderne er på engelsk"), danish.stdout
     assert "cluster.md · kap. 1. Compute node sanitization · linje" in danish.stdout, danish.stdout
+
+
+def test_an_english_question_of_an_english_document_takes_the_same_language_threshold(tmp_path, model_env, run_cli):
+    from assistant import load_settings, open_assistant
+    from assistant.model.calibration import ACROSS_LANGUAGES, SAME_LANGUAGE, threshold_language
+
+    home = _home_with(tmp_path, run_cli, "cluster.md",
+                      "# 1. Backups\n\nUser data on the cluster is often not backed up, so users keep their own "
+                      "copies. The scheduler wipes local scratch disks between jobs.\n")
+    assistant = open_assistant(load_settings({}, home=home, embed_model=str(model_env)))
+    english = assistant.retrieve("Is user data backed up on the cluster?")
+    danish = assistant.retrieve("Bliver brugernes data taget backup af på klyngen?")
+    assert (english.language, english.documents) == ("en", "en")
+    assert threshold_language(english.language, english.documents) == SAME_LANGUAGE
+    assert threshold_language(danish.language, danish.documents) == ACROSS_LANGUAGES

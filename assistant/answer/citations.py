@@ -20,7 +20,7 @@ def cite(n: int, chunk: Chunk, start: int, end: int) -> Citation:
         pdf_page=chunk.page, lines=lines, quote=quote, chunk_id=chunk.id, passage=chunk.text)
 
 
-def location(c: Citation, language: str = "da") -> str:
+def location(c: Citation, language: str) -> str:
     """Where a reader finds the quote, as one short line in the answer's language."""
     chapter, page, line = LOCATION_LABELS.get(language, LOCATION_LABELS["da"])
     parts = [c.source]

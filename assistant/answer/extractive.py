@@ -162,7 +162,7 @@ def select(cands: list[Candidate], max_sentences: int, *, wants_list: bool = Fal
     A sentence that asks ("Should Ki67 be tested on request?") is no answer, and one that only announces what
     follows ("Examples include:") is quoted only in a list, after which its items come.
     """
-    cands = [c for c in cands if not (asks(c.text) or announces(c.text) and not wants_list)] or cands
+    cands = [c for c in cands if not (asks(c.text) or (announces(c.text) and not wants_list))] or cands
     ranked = sorted(cands, key=lambda c: -c.score)
     if not ranked:
         return []
