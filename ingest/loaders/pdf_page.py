@@ -59,21 +59,14 @@ def _collect(ltpage: Any) -> PageObjects:
 
     top = float(ltpage.y1)
     out = PageObjects(float(ltpage.width), float(ltpage.height), top)
-    chars: list[tuple] = []
-    seen: dict[tuple, list[tuple[float, float]]] = {}
+    glyphs: list[tuple[Any, str]] = []
     stack: list[tuple[Any, tuple | None]] = [(obj, None) for obj in ltpage]
     while stack:
         obj, clip = stack.pop()
         if clip is not None and not hasattr(obj, "__iter__") and not _visible(obj, clip):
             continue  # (a container's own bbox is pdfminer's misread one; its clip is tested on what it holds)
         if isinstance(obj, LTChar):
-            text = obj.get_text()
-            if _drawn_before(seen, obj, text):
-                continue
-            if _CID.fullmatch(text):
-                out.unmapped += 1
-            elif obj.upright:
-                chars.append((text, obj.x0, obj.x1, top - obj.y1, top - obj.y0, obj.fontname, obj.size))
+            glyphs.append((obj, obj.get_text()))
         elif isinstance(obj, (LTRect, LTLine)):
             x0, t, x1, b = obj.x0, top - obj.y1, obj.x1, top - obj.y0
             if b - t < 2.5:
@@ -93,6 +86,15 @@ def _collect(ltpage: Any) -> PageObjects:
             if inner is not None and clip is not None:
                 inner = (max(inner[0], clip[0]), max(inner[1], clip[1]), min(inner[2], clip[2]), min(inner[3], clip[3]))
             stack.extend((child, inner or clip) for child in obj)
+    if len({(text, round(g.x0), round(g.y0)) for g, text in glyphs}) < len(glyphs):  # some glyph drawn over another
+        seen: dict[tuple, list[tuple[float, float]]] = {}
+        glyphs = [(g, text) for g, text in glyphs if not _drawn_before(seen, g, text)]
+    chars: list[tuple] = []
+    for g, text in glyphs:
+        if _CID.fullmatch(text):
+            out.unmapped += 1
+        elif g.upright:
+            chars.append((text, g.x0, g.x1, top - g.y1, top - g.y0, g.fontname, g.size))
     out.words = _words(chars)
     return out
 
