@@ -41,6 +41,8 @@ def test_quantities_in_words_count_and_years_do_not():
     ("Hvornår udkom bogen?", "date"), ("what year did the barometer start?", "date"),
     ("hvor tit bliver kvaliteten bedre?", "number"), ("Who wrote the handbook?", "name"),
     ("Hvilket forlag udgav bogen?", "name"), ("hvorfor er det svært at samarbejde?", None),
+    ("virkede det så?", "outcome"), ("did the new toilets actually make the kids cleaner?", "outcome"),
+    ("what's required from both sides for the collaboration to work?", None),
 ])
 def test_questions_name_the_kind_of_phrase_they_ask_for(question, kind):
     assert answer_kind(question) == kind
@@ -55,6 +57,12 @@ def test_questions_name_the_kind_of_phrase_they_ask_for(question, kind):
 def test_the_answering_phrase_is_found_in_the_quote(question, quote, phrase):
     span = answer_span(answer_kind(question), quote)
     assert span is not None and quote[span[0]:span[1]] == phrase
+
+
+def test_a_result_is_a_quantity_or_a_change():
+    assert find_phrase("outcome", "Fejlene faldt til det halve.").group() == "det halve"
+    assert find_phrase("outcome", "Innovationerne fik oftere højere kvalitet.").group() == "oftere"
+    assert not find_phrase("outcome", "Personalet deltog i workshops med designmetoder.")
 
 
 def test_no_phrase_is_marked_when_none_is_asked_for():
@@ -103,3 +111,9 @@ def test_a_list_written_as_consecutive_sentences_is_kept_whole(assistant):
 def test_short_questions_that_point_back_are_follow_ups():
     assert is_follow_up("virkede det så?") and is_follow_up("when did they open?")
     assert not is_follow_up("Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?")
+
+
+def test_a_question_whether_it_worked_gets_the_result_first(assistant):
+    history = [("Hvad gik medicinprojektet på plejecentrene i Aalborg ud på?", "")]
+    answer = assistant.ask("virkede det så?", history)
+    assert "det halve" in answer.citations[0].quote

@@ -104,10 +104,22 @@ _WHO = re.compile(r"^\W*(hvem|who|whose|hvilken (fond|kommune|skole|organisation
 _WHEN = re.compile(r"\b(hvornår|when|hvilket år|what year|which year|hvilken dato|what date)\b", re.I)
 
 
+# "Did it work?", "virkede det?", "did the toilets make the kids cleaner?": a yes/no question about an effect is
+# answered by the result, which is usually a quantity or a change ("fra 26 % til 85 %", "det halve", "oftere").
+_YES_NO = re.compile(r"^\W*(did|does|do|has|have|is|was|are|were|will|virkede|virker|gjorde|gør|hjalp|hjælper|"
+                     r"blev|bliver|kan|er|var|har|havde|førte|fører)\b", re.I)
+_EFFECT = re.compile(
+    r"\b(work(ed|s)?|help(ed|s)?|pay(s)? off|improve[ds]?|better|worse|cleaner|safer|fewer|less|more|reduce[ds]?|"
+    r"increase[ds]?|effect\w*|virke(de|r)?|hjalp|hjælpe\w*|nytte\w*|betale sig|bedre|værre|færre|mindre|mere|"
+    r"renere|sikrere|effekt\w*|resultat\w*|forbedr\w*|mindsk\w*|øge\w*)\b", re.I)
+
+
 def answer_kind(question: str) -> str | None:
-    """The kind of phrase the question asks for: 'date', 'number' or 'name'; None for why, how and the rest."""
+    """The kind of phrase the question asks for: 'date', 'number', 'outcome' or 'name'; None for why, how and the rest."""
     if _WHEN.search(question):
         return "date"
     if wants_number(question):
         return "number"
+    if _YES_NO.search(question) and _EFFECT.search(question):
+        return "outcome"
     return "name" if _WHO.search(question) else None

@@ -1,4 +1,4 @@
-"""The phrases a question can ask for (a quantity, a date, a name): found in a sentence to rank it and to mark it."""
+"""The phrases a question can ask for (a quantity, a date, a result, a name): found in a sentence to rank it and to mark it."""
 from __future__ import annotations
 
 import re
@@ -12,6 +12,8 @@ NUMBER_WORDS = re.compile(
     r"\b(?:en|én|et|to|tre|fire|fem) ud af (?:to|tre|fire|fem|seks|ti)\b|\bhalvdel\w*|\btredjedel\w*|\bfjerdedel\w*|"
     r"\bflertal\w*|\bdet halve\b|\bhalvt\b|\bdobbelt\w*|\bde fleste\b|\bknap hver\b|\bnæsten alle\b|\bmere end halv\w*",
     re.IGNORECASE)
+CHANGE = re.compile(r"\b(steg|faldt|stiger|falder|bedre|højere|lavere|færre|oftere|forbedre\w*|reducere\w*|halver\w*|"
+                    r"increase[ds]?|decrease[ds]?|improve[ds]?|reduce[ds]?|higher|lower|fewer|better|halved)\b", re.I)
 _MONTHS = (r"januar|februar|marts|april|maj|juni|juli|august|september|oktober|november|december|"
            r"january|february|march|may|june|july|october")
 DATE = re.compile(rf"\b\d{{1,2}}\.? (?:{_MONTHS}) \d{{4}}\b|\b(?:{_MONTHS}) \d{{4}}\b|\b(?:19|20)\d\d(?:-\d\d)?\b",
@@ -21,11 +23,13 @@ NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b(?:[A-ZÆØÅ][\wæøå-]+(?:\s+(?:[A-Z�
 
 
 def find_phrase(kind: str | None, text: str) -> re.Match | None:
-    """The first phrase of the asked kind ('number', 'date' or 'name') in text."""
+    """The first phrase of the asked kind ('number', 'date', 'outcome' or 'name') in text."""
     if kind == "date":
         return DATE.search(text)
     if kind == "number":
         return _quantity(text)
+    if kind == "outcome":
+        return _quantity(text) or CHANGE.search(text)
     if kind == "name":
         return next((n for n in NAME.finditer(text) if n.start() > 0 and len(n.group()) > 2), None)
     return None
