@@ -4,24 +4,27 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Callable
 
 from assistant.errors import IngestError
 
 from .loaders import supported
 
 
-def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken: dict[str, str] | None = None
-             ) -> tuple[list[tuple[Path, str]], list[IngestError]]:
+def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken: dict[str, str] | None = None,
+             same: Callable[[str, str], bool] | None = None) -> tuple[list[tuple[Path, str]], list[IngestError]]:
     """Return (file, source name) pairs and one error per path that cannot be used.
 
     A source name is the path under the given folder (the file name for a file); `taken` maps names already
     indexed to their real paths, so another file of the same name (in a second folder) gets its folder's name
-    in front instead of replacing it.
+    in front instead of replacing it, unless `same(name, real path)` says it holds what that name holds (a second
+    checkout of the same folder): then it is that document, and takes the name over.
     """
     found: list[tuple[Path, str]] = []
     errors: list[IngestError] = []
     seen: set[str] = set()
     names = dict(taken or {})
+    claimable = {name for name in names if same}
     for root in paths:
         if not root.exists():
             errors.append(IngestError(str(root), "no such file or folder; check the path"))
@@ -30,7 +33,8 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken:
                 real = os.path.realpath(path)
                 if real not in seen:
                     seen.add(real)
-                    found.append((path, _unique(path.relative_to(root).as_posix(), root, real, names)))
+                    found.append((path, _unique(path.relative_to(root).as_posix(), root, real, names, claimable,
+                                                same)))
         elif not supported(root):
             errors.append(IngestError(str(root), f"unsupported file type {root.suffix or '(none)'!r}; "
                                                  "use .md, .txt, .html, .docx or .pdf"))
@@ -40,17 +44,19 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken:
             real = os.path.realpath(root)
             if real not in seen:
                 seen.add(real)
-                found.append((root, _unique(root.name, root.resolve().parent, real, names)))
+                found.append((root, _unique(root.name, root.resolve().parent, real, names, claimable, same)))
     return found, errors
 
 
-def _unique(name: str, folder: Path, real: str, names: dict[str, str]) -> str:
+def _unique(name: str, folder: Path, real: str, names: dict[str, str], claimable: set[str],
+            same: Callable[[str, str], bool] | None) -> str:
     """`name`, or `folder/name` (then `folder/name (2)` ...) when another file already goes by it."""
     candidates = [name, f"{folder.resolve().name}/{name}"]
     stem, dot, suffix = candidates[1].rpartition(".")
     candidates += [f"{stem} ({n}).{suffix}" if dot else f"{candidates[1]} ({n})" for n in range(2, 1000)]
     for candidate in candidates:
-        if names.get(candidate, real) == real:
+        if names.get(candidate, real) == real or (candidate in claimable and same and same(candidate, real)):
+            claimable.discard(candidate)
             names[candidate] = real
             return candidate
     raise IngestError(real, "too many files share this name; rename some of them")

@@ -72,7 +72,7 @@ def _ingest(paths: list[Path], settings: Settings, store: Store, report: IngestR
     _redo_files_missing_vectors(store)
     known = catalog.files()
     taken = {s: os.path.realpath(r.path) for s, r in known.items() if r.path and os.path.exists(r.path)}
-    found, errors = discover(paths, skip_names, taken)
+    found, errors = discover(paths, skip_names, taken, lambda name, real: _same_content(known[name], real))
     found += [(p, s) for p, s in extra if s not in {x for _, x in found}]
     for error in errors:
         report.fail(error)
@@ -119,6 +119,13 @@ def _leaving(known: dict[str, FileRecord], found: list[tuple[Path, str]], paths:
     roots = [str(p.resolve()) for p in paths]
     return {source for source, record in known.items()
             if source not in present and (not Path(record.path).exists() or _under(record.path, roots))}
+
+
+def _same_content(record: FileRecord, real: str) -> bool:
+    try:
+        return record.hash == file_sha256(Path(real))
+    except OSError:
+        return False
 
 
 def _digests(found: list[tuple[Path, str]], report: IngestReport) -> dict[str, str]:

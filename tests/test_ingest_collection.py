@@ -232,3 +232,25 @@ def test_a_moved_folder_ingested_with_prune_keeps_its_files(tmp_path, e5_model_d
         assert store.catalog.files()["note.md"].path == str(new / "note.md") and store.catalog.chunk_ids()
     finally:
         store.close()
+
+
+def test_a_second_checkout_of_the_same_folder_is_the_same_documents(tmp_path, e5_model_dir):
+    """`make chat` in a second clone, with the first still there: its corpus is not '2 duplicates' of the first's."""
+    settings = load_settings({}, home=tmp_path / "home", embed_model=str(e5_model_dir))
+    first, second = tmp_path / "a" / "corpus", tmp_path / "b" / "corpus"
+    for folder in (first, second):
+        folder.mkdir(parents=True)
+        (folder / "note.md").write_text("# Noter\n\nFonden støtter foreninger på Fanø.\n", encoding="utf-8")
+        (folder / "plan.md").write_text("# Plan\n\nKommunen åbner et nyt bibliotek i 2027.\n", encoding="utf-8")
+    ingest([first], settings)
+    (second / "plan.md").write_text("# Plan\n\nKommunen åbner et nyt bibliotek i 2028.\n", encoding="utf-8")
+    report = ingest([second], settings)
+    assert not report.errors and report.duplicates == 0 and report.unchanged == 1
+    assert report.indexed_sources == ["corpus/plan.md"]  # same name, other text: both stay, as before
+    store = Store(settings)
+    try:
+        files = store.catalog.files()
+    finally:
+        store.close()
+    assert files["note.md"].path == str(second / "note.md") and not files["note.md"].copy_of
+    assert files["plan.md"].path == str(first / "plan.md")
