@@ -1,7 +1,8 @@
 """The question sets follow their documented format, and every key fact is an exact string of the corpus.
 
-Three pairs of halves: dev/test (tuned on / reported), and blind-dev/blind-test and blind2-dev/blind2-test (written
-from the fact sheet without the corpus). The size and mix rules are dev/test's; everything else holds for all sets.
+Four pairs of halves: dev/test (tuned on / reported), and blind-dev/blind-test, blind2-dev/blind2-test and
+blind3-dev/blind3-test (written from the fact sheet without the corpus). The size and mix rules are dev/test's;
+everything else holds for all sets.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from evals.runner import KINDS, QUESTIONS_DIR, load_questions
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CHAPTERS = sorted(p for p in CORPUS.glob("*.md") if p.name != "README.md")
-SETS = ("dev", "test", "blind-dev", "blind-test", "blind2-dev", "blind2-test")
-HALVES = [("dev", "test"), ("blind-dev", "blind-test"), ("blind2-dev", "blind2-test")]
+SETS = ("dev", "test", "blind-dev", "blind-test", "blind2-dev", "blind2-test", "blind3-dev", "blind3-test")
+HALVES = [("dev", "test"), ("blind-dev", "blind-test"), ("blind2-dev", "blind2-test"), ("blind3-dev", "blind3-test")]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_size_and_mix(sets):
 
 
 def test_blind_sets_are_there(sets):
-    for name in ("blind-dev", "blind-test", "blind2-dev", "blind2-test"):
+    for name in ("blind-dev", "blind-test", "blind2-dev", "blind2-test", "blind3-dev", "blind3-test"):
         assert sets[name], f"{name}.jsonl is empty"
 
 
