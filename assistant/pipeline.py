@@ -167,6 +167,7 @@ class Assistant:
         found.sources = self._checked_sources(sources, lang)
         retriever = self.retriever
         documents = found.documents = self.documents_language(retriever, found.sources)
+        lang = found.language = detect_language(question, default=documents)
         query = self._query(question, history)
         hits = retriever.retrieve(query, self.settings.top_k, found.sources, self._vector(query, lang, documents))
         if query != question and switches_topic(question):

@@ -4,6 +4,7 @@ import pytest
 from assistant import open_assistant
 from assistant.answer.extractive import readable
 from assistant.answer.intents import answer_kind, is_follow_up, wants_list
+from assistant.answer.language import detect_language
 from assistant.answer.spans import answer_span, find_phrase
 
 
@@ -117,3 +118,11 @@ def test_a_question_whether_it_worked_gets_the_result_first(assistant):
     history = [("Hvad gik medicinprojektet på plejecentrene i Aalborg ud på?", "")]
     answer = assistant.ask("virkede det så?", history)
     assert "det halve" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize("question,default,language", [
+    ("minimum password length for HPC login nodes?", "en", "en"), ("minimum password length?", "da", "da"),
+    ("Hvem har skrevet bogen?", "en", "da"), ("Who wrote the book?", "da", "en"), ("GDPR?", "en", "en"),
+])
+def test_a_question_without_language_evidence_takes_the_documents_language(question, default, language):
+    assert detect_language(question, default=default) == language

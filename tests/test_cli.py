@@ -141,3 +141,5 @@ def test_an_english_question_of_an_english_document_takes_the_same_language_thre
     assert (english.language, english.documents) == ("en", "en")
     assert threshold_language(english.language, english.documents) == SAME_LANGUAGE
     assert threshold_language(danish.language, danish.documents) == ACROSS_LANGUAGES
+    keywords = assistant.retrieve("scratch disks wipe jobs?")  # no function word of either language
+    assert keywords.language == "en"

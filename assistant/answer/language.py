@@ -1,4 +1,6 @@
-"""Which language a question is in: Danish unless it reads clearly as English."""
+"""Which language a question is in: Danish letters or more Danish than English function words make it Danish, more
+English ones English; a question with no evidence either way ("minimum password length for login nodes?") is taken
+to be in the documents' language, as keyword queries usually are."""
 from __future__ import annotations
 
 from collections import Counter
@@ -13,14 +15,14 @@ _DA = frozenset("hvad hvilke hvilken hvem hvordan hvorfor er og i med for om bog
                 "kan skal der det den de til af på at som ikke en et giver siger står nævn".split())
 
 
-def detect_language(text: str) -> str:
-    """'en' or 'da'; Danish letters or Danish function words win ties."""
+def detect_language(text: str, default: str = "da") -> str:
+    """'en' or 'da'; `default` when the function words tie."""
     toks = words(text)
     if any(ch in text.lower() for ch in "æøå"):
         return "da"
     en = sum(t in _EN for t in toks)
     da = sum(t in _DA for t in toks)
-    return "en" if en > da else "da"
+    return "en" if en > da else "da" if da > en else default
 
 
 def majority_language(texts: Iterable[str], default: str = "da") -> str:
