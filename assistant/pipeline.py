@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from assistant.answer import prompts
 from assistant.answer.adapter import adapt, adapter_for
 from assistant.answer.citations import cite
 from assistant.answer.contents import contents_answer
+from assistant.answer.coverage import coverage_for
 from assistant.answer.extractive import (
     Candidate,
     CandidateVectors,
@@ -64,6 +65,8 @@ class Retrieval:
     hits: list[Hit] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
     relevance: float = 0.0
+    coverage: bool = False  # whether relevance is the coverage model's (answer/coverage.py), not the scorer's alone
+    vector: np.ndarray | None = None  # the query vector searched
     intent: str | None = None
     sources: list[str] | None = None  # the documents answers may come from; None: all
     documents: str = "da"  # the language most of those documents are written in
@@ -83,6 +86,9 @@ class Assistant:
         self._languages: dict[tuple[str, tuple[str, ...] | None], str] = {}
         self._lock = threading.Lock()
         self.adapter = adapter_for(settings.embed_model) if settings.query_adapter else None
+        self.coverage = (coverage_for(settings.embed_model, self.settings.embed_precision)
+                         if settings.coverage_model else None)
+        self._hashes: tuple[str, dict[str, str]] = ("", {})
 
     def _use_index_precision(self, settings: Settings) -> None:
         """Queries take the precision the index was embedded with (the other's vectors are not comparable), and so
@@ -169,7 +175,8 @@ class Assistant:
         documents = found.documents = self.documents_language(retriever, found.sources)
         lang = found.language = detect_language(question, default=documents)
         query = self._query(question, history)
-        hits = retriever.retrieve(query, self.settings.top_k, found.sources, self._vector(query, lang, documents))
+        found.vector = self._vector(query, lang, documents)
+        hits = retriever.retrieve(query, self.settings.top_k, found.sources, found.vector)
         if query != question and switches_topic(question):
             hits = fuse(retriever.retrieve(question, self.settings.top_k, found.sources,
                                            self._vector(question, lang, documents)), hits)[:self.settings.top_k]
@@ -179,8 +186,23 @@ class Assistant:
         found.candidates = self._candidates(question, query, lang, documents, hits, retriever)
         crosslingual = lang != documents
         found.relevance = relevance_score(query, crosslingual, found.candidates, retriever.idf, retriever.known)
+        if found.candidates and self.coverage_applies({c.hit.chunk.source for c in found.candidates}):
+            found.relevance, found.coverage = self.coverage.probability(found.relevance, found.vector), True
         found.seconds = time.perf_counter() - started
         return found
+
+    def coverage_applies(self, sources: Iterable[str] | None = None) -> bool:
+        """Whether the coverage model knows these documents (None: all indexed), so gives the relevance of a question
+        whose candidate sentences all come from them."""
+        return self.coverage is not None and self.coverage.applies(self._documents(sources))
+
+    def _documents(self, sources: Iterable[str] | None) -> set[str]:
+        """The content hashes of these documents (None: all indexed), read once per catalog generation."""
+        generation = self.store.catalog.generation()
+        if self._hashes[0] != generation:
+            self._hashes = (generation, {s: r.hash for s, r in self.store.catalog.files().items()})
+        wanted = None if sources is None else set(sources)
+        return {h for s, h in self._hashes[1].items() if wanted is None or s in wanted}
 
     def _checked_sources(self, sources: Sequence[str] | None, lang: str) -> list[str] | None:
         """The selection as sorted names; None for all; QuestionError naming any document not in the index."""
@@ -215,7 +237,8 @@ class Assistant:
         """The answer to one retrieval: drafts while it is composed, then the finished Answer."""
         t1 = time.perf_counter()
         answer = self._contents(found) if found.intent else None
-        threshold = refusal_threshold(self.settings, threshold_language(found.language, found.documents))
+        threshold = refusal_threshold(self.settings, threshold_language(found.language, found.documents,
+                                                                        found.coverage))
         if answer is None and (found.relevance < threshold or not found.candidates):
             answer = self._refusal(found)
         elif answer is None and self.settings.llm != "extractive":

@@ -38,6 +38,7 @@ class Settings:
     refusal_threshold: float | None = None  # None: the threshold calibrated for embed_model
     max_sentences: int = 4
     query_adapter: bool = True  # rank sentences with the map fitted for embed_model (answer/adapter.py)
+    coverage_model: bool = True  # refuse by the coverage model where it was fitted (answer/coverage.py)
     max_question_chars: int = 1000
     llm: str = "extractive"
     llm_url: str | None = None

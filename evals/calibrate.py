@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from assistant.model.calibration import CALIBRATION_FILE, record_calibration, threshold_language
+from assistant.model.calibration import CALIBRATION_FILE, COVERAGE_SUFFIX, record_calibration, threshold_language
 from assistant.settings import Settings
 
 from . import metrics
@@ -85,21 +85,17 @@ DEV_SETS = ("dev", "blind-dev", "blind2-dev")
 
 def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write: bool = True,
               out: Path = CALIBRATION_FILE, progress: Any = None) -> dict[str, Any]:
-    """Run the dev sets with refusals off, choose the threshold, and (by default) record it for the model."""
-    open_settings = settings.with_options(refusal_threshold=0.0)
-    engine = AssistantEngine(open_settings, "calibration")
+    """Run the dev sets with refusals off, choose the thresholds, and (by default) record them for the model: those
+    of the relevance score alone, and where the coverage model applies to the indexed documents, its own."""
     paths = [resolve_set(d) for d in dev]
-    rows = [row for path in paths for row in run_set(path, open_settings, engine=engine, progress=progress)]
-    pts = points(rows)
+    pts, assistant = _points(settings.with_options(coverage_model=False), paths, progress)
     chosen = choose(pts)
-    # A question in another language than the documents' scores lower throughout: questions in the documents'
-    # language and those across languages each get their own optimum, recorded under the key the answering side
-    # looks up (calibration.threshold_language).
-    documents = engine.assistant.documents_language(engine.assistant.retriever)
-    relation = {lang: threshold_language(lang, documents) for lang in {p["language"] for p in pts}}
-    by_language = {key: choose(part) for key in sorted(set(relation.values()))
-                   if len(part := [p for p in pts if relation[p["language"]] == key]) >= MIN_LANGUAGE_QUESTIONS
-                   and any(not p["covered"] for p in part)}
+    documents = assistant.documents_language(assistant.retriever)
+    by_language = _by_relation(pts, documents)
+    if settings.coverage_model:
+        with_coverage, scorer = _points(settings, paths, progress)
+        if scorer.coverage_applies():
+            by_language |= {key + COVERAGE_SUFFIX: c for key, c in _by_relation(with_coverage, documents).items()}
     record = {
         "threshold": chosen["threshold"],
         "by_language": {lang: c["threshold"] for lang, c in by_language.items()},
@@ -109,9 +105,27 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
         "objective": "(1 - false-refusal rate) + (1 - false-answer rate)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences,
-                     "embed_precision": engine.assistant.settings.embed_precision},
+                     "embed_precision": assistant.settings.embed_precision},
         "curve": curve(pts),
     }
     if write:
-        record_calibration(settings.embed_model, record, out, precision=engine.assistant.settings.embed_precision)
+        record_calibration(settings.embed_model, record, out, precision=assistant.settings.embed_precision)
     return record | {"points": pts}
+
+
+def _points(settings: Settings, paths: Sequence[Path], progress: Any) -> tuple[list[dict[str, Any]], Any]:
+    """The dev sets' questions answered with refusals off: their scores, and the assistant that scored them."""
+    open_settings = settings.with_options(refusal_threshold=0.0)
+    engine = AssistantEngine(open_settings, "calibration")
+    rows = [row for path in paths for row in run_set(path, open_settings, engine=engine, progress=progress)]
+    return points(rows), engine.assistant
+
+
+def _by_relation(pts: list[dict[str, Any]], documents: str) -> dict[str, dict[str, Any]]:
+    """A question in another language than the documents' scores lower throughout: questions in the documents'
+    language and those across languages each get their own optimum, recorded under the key the answering side
+    looks up (calibration.threshold_language)."""
+    relation = {lang: threshold_language(lang, documents) for lang in {p["language"] for p in pts}}
+    return {key: choose(part) for key in sorted(set(relation.values()))
+            if len(part := [p for p in pts if relation[p["language"]] == key]) >= MIN_LANGUAGE_QUESTIONS
+            and any(not p["covered"] for p in part)}

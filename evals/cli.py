@@ -71,7 +71,9 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
             c = record["chosen"]
             click.echo(f"Refusal threshold {record['threshold']} on {record['set']} "
                        f"(refusal accuracy {c['refusal_accuracy']:.3f}, false refusals {c['false_refusal_rate']:.3f}, "
-                       f"answer correctness {c['answer_correctness']:.3f}); recorded in {CALIBRATION_FILE}.")
+                       f"answer correctness {c['answer_correctness']:.3f}); by relation to the documents: "
+                       + ", ".join(f"{k} {v}" for k, v in record["by_language"].items())
+                       + f"; recorded in {CALIBRATION_FILE}.")
             if not sets and not gate:
                 return
         names = list(sets) or ["test"]

@@ -1,4 +1,6 @@
-"""Fit the answerability model (assistant/answer/scorer.json) on the dev sets: `python -m evals.train_scorer [SET ...]`.
+"""Fit the answerability model (assistant/answer/scorer.json) and the coverage model (assistant/answer/coverage.json)
+on the dev sets: `python -m evals.train_scorer [SET ...]`, with the bundled corpus indexed (the coverage model
+applies to the documents it was fitted on).
 
 Every question of the sets is labelled 1 when the handbook covers it; its features are the ones the assistant
 computes on its own path (`Assistant.retrieve`), so what is fitted is what runs. Only dev sets: the test sets are
@@ -15,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from assistant import Settings, load_settings, open_assistant
+from assistant.answer.coverage import COVERAGE_FILE, Coverage, logit, save_coverage
 from assistant.answer.extractive import candidate_arrays
 from assistant.answer.scorer import (
     QUESTION_FEATURES,
@@ -29,6 +32,8 @@ from .runner import AssistantEngine, load_questions, resolve_history
 
 DEV_SETS = ("dev", "blind-dev", "blind2-dev")
 QUESTION_C = 0.3   # inverse regularisation of the answerability model
+COVERAGE_C = 10.0  # ... of the coverage model (chosen holding out one dev set at a time; docs/evals.md)
+RELEVANCE_SCALE = 30.0  # the relevance logit's scale against the unit query vector's, so C hardly shrinks it
 
 
 def collect(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
@@ -43,6 +48,7 @@ def collect(settings: Settings, sets: Sequence[str]) -> list[dict[str, Any]]:
             facts = q.get("key_facts") or []
             out.append({"id": q["id"], "set": name, "covered": bool(q["covered"]), "facts": facts,
                         "question": found.query, "language": found.language, "candidates": found.candidates,
+                        "vector": found.vector,
                         "labels": np.array([int(any(contains_fact(c.text, f) for f in facts))
                                             for c in found.candidates])})
     return out
@@ -82,7 +88,8 @@ def _neutral(out: Path) -> None:
     question_model.cache_clear()
 
 
-def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_FILE) -> dict[str, Any]:
+def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_FILE,
+        coverage_out: Path | None = COVERAGE_FILE) -> dict[str, Any]:
     try:
         question_model(out)
     except (OSError, ValueError, KeyError):
@@ -91,12 +98,30 @@ def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_
     qx = question_rows(rows, open_assistant(settings.with_options(refusal_threshold=0.0)))
     qy = np.array([int(r["covered"]) for r in rows])
     question = _fit(qx, qy, QUESTION_C)
-    record = {"fitted": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": list(sets),
+    fitted = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record = {"fitted": fitted, "sets": list(sets),
               "questions": int(len(qy)), "covered": int(qy.sum()), "best_sentence_holds_a_fact": top1(rows),
               "question": {"features": list(QUESTION_FEATURES), **question.to_json()}}
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     question_model.cache_clear()
+    if coverage_out is not None:
+        assistant = open_assistant(settings)
+        documents = frozenset(r.hash for r in assistant.store.catalog.files().values())
+        coverage = fit_coverage(question.probability(qx), np.stack([r["vector"] for r in rows]), qy, documents)
+        save_coverage(settings.embed_model, coverage, {"fitted": fitted, "sets": list(sets), "questions": int(len(qy))},
+                      assistant.settings.embed_precision, coverage_out)
     return record
+
+
+def fit_coverage(relevance: np.ndarray, vectors: np.ndarray, covered: np.ndarray, documents: frozenset[str]
+                 ) -> Coverage:
+    """Logistic regression over (the relevance logit, the query vector): which questions these documents answer."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.column_stack([RELEVANCE_SCALE * np.array([logit(float(p)) for p in relevance]), vectors])
+    lr = LogisticRegression(C=COVERAGE_C, max_iter=5000).fit(x, covered)
+    return Coverage(documents, float(lr.coef_[0][0] * RELEVANCE_SCALE), lr.coef_[0][1:].astype(np.float32),
+                    float(lr.intercept_[0]))
 
 
 def main(argv: Sequence[str]) -> None:

@@ -61,14 +61,17 @@ def calibrated_threshold(model: str, language: str | None = None, path: Path = C
 
 
 # The calibration sets ask about the bundled corpus, which is Danish: their Danish questions measured the threshold
-# for questions in their documents' language, their English ones the threshold across languages.
+# for questions in their documents' language, their English ones the threshold across languages. Where the
+# coverage model (answer/coverage.py) gives the relevance, it has thresholds of its own under COVERAGE_SUFFIX.
 SAME_LANGUAGE, ACROSS_LANGUAGES = "da", "en"
+COVERAGE_SUFFIX = "+coverage"
 
 
-def threshold_language(question: str, documents: str) -> str:
+def threshold_language(question: str, documents: str, coverage: bool = False) -> str:
     """Under which key the calibrated threshold for this question stands: an English question of English documents
     reads same-language cosines, as a Danish one of Danish documents does; a question across languages reads lower."""
-    return SAME_LANGUAGE if question == documents else ACROSS_LANGUAGES
+    key = SAME_LANGUAGE if question == documents else ACROSS_LANGUAGES
+    return key + COVERAGE_SUFFIX if coverage else key
 
 
 def refusal_threshold(settings: "Settings", language: str | None = None) -> float:
