@@ -92,6 +92,15 @@ def test_lists_of_partner_types_however_phrased(assistant, question):
     assert all(f"{n}." in answer.answer for n in range(1, 9))
 
 
+@pytest.mark.parametrize("question,is_list", [
+    ("what kinds of partners does the book cover?", True), ("Which cases does the book describe?", True),
+    ("hvilke råd giver bogen?", True), ("What makes working with outside partners hard?", False),
+    ("what happens when the money runs out?", False),
+])
+def test_a_plural_after_what_asks_for_a_list_and_a_verb_does_not(question, is_list):
+    assert wants_list(question) is is_list
+
+
 def test_a_list_question_about_something_else_is_not_the_contents(assistant):
     answer = assistant.ask("What barriers to collaboration does the handbook mention?")
     assert answer.kind == "extractive"

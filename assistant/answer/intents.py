@@ -84,9 +84,10 @@ def switches_topic(question: str) -> bool:
     return bool(_TOPIC_SWITCH.search(question))
 
 
-_LIST = re.compile(
+_VERBS_IN_S = "is|was|does|has|makes|means|happens|causes|helps|works|matters|counts|leads|gets|goes|needs|takes|seems|keeps"
+_LIST = re.compile(  # "what barriers ...", "which cases ...": a plural after what/which; "what makes ..." is no list
     r"^\W*(hvilke|hvad er de|hvad var de|nævn|list|opremse|which|what are the|what were the|name the)\b|"
-    r"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(what|which)\s+(?!is\b|was\b|does\b|has\b)\w{3,}s\b|"
+    rf"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(what|which)\s+(?!({_VERBS_IN_S})\b)\w{{3,}}s\b|"
     r"\b(alle|all)\s+(de|the)\b|\bnævn\b|\blist\b", re.IGNORECASE)
 
 
