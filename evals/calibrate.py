@@ -18,7 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from assistant.model.calibration import CALIBRATION_FILE, COVERAGE_SUFFIX, record_calibration, threshold_language
+from assistant.model.calibration import (
+    CALIBRATION_FILE,
+    COVERAGE_SUFFIX,
+    record_calibration,
+    threshold_language,
+)
 from assistant.settings import Settings
 
 from . import metrics

@@ -10,7 +10,11 @@ import pytest
 
 from assistant import load_settings, open_assistant
 from assistant.answer.coverage import Coverage, coverage_for, save_coverage
-from assistant.model.calibration import CALIBRATION_FILE, COVERAGE_SUFFIX, calibration_key
+from assistant.model.calibration import (
+    CALIBRATION_FILE,
+    COVERAGE_SUFFIX,
+    calibration_key,
+)
 from evals.train_scorer import fit_coverage
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -67,7 +71,8 @@ def test_fitting_learns_where_in_the_space_the_covered_questions_lie(tmp_path):
     relevance = np.full(80, 0.8)  # the relevance score alone cannot tell them apart
     coverage = fit_coverage(relevance, vectors, covered, frozenset({"h"}))
     inside, outside = np.eye(8, dtype=np.float32)[0], -np.eye(8, dtype=np.float32)[0]
-    assert coverage.probability(0.8, inside) > 0.8 > 0.2 > coverage.probability(0.8, outside)
+    assert coverage.probability(0.8, inside) > 0.8
+    assert coverage.probability(0.8, outside) < 0.2
     path = tmp_path / "coverage.json"
     save_coverage("model-a", coverage, {"sets": ["x"]}, path=path)
     again = coverage_for("model-a", path=path)
