@@ -186,19 +186,21 @@ class Assistant:
         found.candidates = self._candidates(question, query, lang, documents, hits, retriever)
         crosslingual = lang != documents
         found.relevance = relevance_score(query, crosslingual, found.candidates, retriever.idf, retriever.known)
-        if found.candidates and self.coverage_applies({c.hit.chunk.source for c in found.candidates}):
+        if found.candidates and self.coverage_applies({c.hit.chunk.source for c in found.candidates},
+                                                      retriever.generation):
             found.relevance, found.coverage = self.coverage.probability(found.relevance, found.vector), True
         found.seconds = time.perf_counter() - started
         return found
 
-    def coverage_applies(self, sources: Iterable[str] | None = None) -> bool:
+    def coverage_applies(self, sources: Iterable[str] | None = None, generation: str | None = None) -> bool:
         """Whether the coverage model knows these documents (None: all indexed), so gives the relevance of a question
         whose candidate sentences all come from them."""
-        return self.coverage is not None and self.coverage.applies(self._documents(sources))
+        return self.coverage is not None and self.coverage.applies(self._documents(sources, generation))
 
-    def _documents(self, sources: Iterable[str] | None) -> set[str]:
-        """The content hashes of these documents (None: all indexed), read once per catalog generation."""
-        generation = self.store.catalog.generation()
+    def _documents(self, sources: Iterable[str] | None, generation: str | None = None) -> set[str]:
+        """The content hashes of these documents (None: all indexed), read once per catalog generation (the caller's
+        retriever knows it already)."""
+        generation = generation or self.store.catalog.generation()
         if self._hashes[0] != generation:
             self._hashes = (generation, {s: r.hash for s, r in self.store.catalog.files().items()})
         wanted = None if sources is None else set(sources)

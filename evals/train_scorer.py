@@ -95,7 +95,8 @@ def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_
     except (OSError, ValueError, KeyError):
         _neutral(out)
     rows = collect(settings, sets)
-    qx = question_rows(rows, open_assistant(settings.with_options(refusal_threshold=0.0)))
+    assistant = open_assistant(settings.with_options(refusal_threshold=0.0))
+    qx = question_rows(rows, assistant)
     qy = np.array([int(r["covered"]) for r in rows])
     question = _fit(qx, qy, QUESTION_C)
     fitted = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -105,7 +106,6 @@ def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     question_model.cache_clear()
     if coverage_out is not None:
-        assistant = open_assistant(settings)
         documents = frozenset(r.hash for r in assistant.store.catalog.files().values())
         coverage = fit_coverage(question.probability(qx), np.stack([r["vector"] for r in rows]), qy, documents)
         save_coverage(settings.embed_model, coverage, {"fitted": fitted, "sets": list(sets), "questions": int(len(qy))},

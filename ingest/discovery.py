@@ -24,7 +24,7 @@ def discover(paths: list[Path], skip_names: frozenset[str] = frozenset(), taken:
     errors: list[IngestError] = []
     seen: set[str] = set()
     names = dict(taken or {})
-    claimable = {name for name in names if same}
+    claimable = set(names) if same else set()
     for root in paths:
         if not root.exists():
             errors.append(IngestError(str(root), "no such file or folder; check the path"))

@@ -78,3 +78,11 @@ def test_fitting_learns_where_in_the_space_the_covered_questions_lie(tmp_path):
     again = coverage_for("model-a", path=path)
     assert again is not None and again.documents == {"h"}
     assert abs(again.probability(0.8, inside) - coverage.probability(0.8, inside)) < 1e-4
+
+
+def test_its_thresholds_stand_under_keys_of_their_own():
+    from assistant.model.calibration import threshold_language
+
+    assert threshold_language("da", "da", coverage=True) == "da" + COVERAGE_SUFFIX
+    assert threshold_language("en", "da", coverage=True) == "en" + COVERAGE_SUFFIX
+    assert threshold_language("en", "da") == "en"
