@@ -26,12 +26,13 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q -ra
+	$(MAKE) --no-print-directory lint
 
 bench: setup
 	$(PY) bench/run_all.py
 
-lint:
-	$(PY) -m ruff check assistant ingest ui evals tests
+lint: setup
+	$(PY) -m ruff check assistant ingest ui evals tests handbook bench
 
 clean:
 	rm -rf $(VENV) .cache

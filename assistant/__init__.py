@@ -1,8 +1,9 @@
 """The handbook assistant's public API: settings, cited answers and the index they come from."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from assistant.datamodel import Answer, ChapterRef, Chunk, Citation, Section
 from assistant.errors import HandbookError
@@ -15,10 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "Assistant", "ChapterRef", "Chunk", "Citation", "HandbookError", "History", "Retrieval",
            "Section", "Settings", "load_settings", "open_assistant", "open_index"]
 
-_OPEN: dict[Settings, "Assistant"] = {}
+_OPEN: dict[Settings, Assistant] = {}
 
 
-def open_assistant(settings: Settings) -> "Assistant":
+def open_assistant(settings: Settings) -> Assistant:
     """One Assistant per settings in a process: the model and index load once."""
     from assistant.pipeline import Assistant
 
@@ -28,7 +29,7 @@ def open_assistant(settings: Settings) -> "Assistant":
 
 
 @contextmanager
-def open_index(settings: Settings) -> Iterator["Store"]:
+def open_index(settings: Settings) -> Iterator[Store]:
     """The index alone (catalog and vectors), for commands that need no model; NoIndexError when there is none."""
     from assistant.index.store import Store
 

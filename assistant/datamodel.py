@@ -52,7 +52,7 @@ class Chunk:
         return {k: v for k, v in asdict(self).items() if k not in ("id", "text") and v is not None}
 
     @classmethod
-    def from_metadata(cls, id: str, text: str, meta: dict[str, Any]) -> "Chunk":
+    def from_metadata(cls, id: str, text: str, meta: dict[str, Any]) -> Chunk:
         known = {k: meta.get(k) for k in cls.__dataclass_fields__ if k not in ("id", "text")}
         known["chapter_title"] = known.get("chapter_title") or ""
         known["section_title"] = known.get("section_title") or ""

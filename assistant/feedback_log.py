@@ -12,9 +12,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from assistant.datamodel import Answer
 from assistant.errors import HandbookError
@@ -69,12 +70,12 @@ class QaLog:
             raise LogError(f"Cannot open the Q&A log {path}: {exc}.") from None
 
     @classmethod
-    def open(cls, settings: Settings) -> "QaLog | None":
+    def open(cls, settings: Settings) -> QaLog | None:
         """The log of these settings, or None when logging is switched off."""
         return cls(log_path(settings)) if settings.log_enabled else None
 
     @classmethod
-    def existing(cls, settings: Settings) -> "QaLog":
+    def existing(cls, settings: Settings) -> QaLog:
         """For reading commands: the log must already exist (they never create one)."""
         path = log_path(settings)
         if not path.exists():

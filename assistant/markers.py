@@ -1,8 +1,9 @@
-"""Citation markers ("[1]", "[1, 2]", "[1][2]") and chapter labels ("3. Title"): written, parsed and linked here only."""
+"""Citation markers ("[1]", "[1, 2]", "[1][2]") and chapter labels ("3. Title"): written, parsed and linked here
+only."""
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 MARKER_RUN = re.compile(r"((?:[ \t]*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+)")  # markers side by side, as one piece

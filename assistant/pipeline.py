@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -120,6 +120,10 @@ class Assistant:
                 self._retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
             return self._retriever
 
+    def warm_up(self) -> None:
+        """Load the model and open the index now, so that the first question is not the slow one."""
+        _ = self.retriever
+
     def _precision_changed(self) -> bool:
         return (self.store.catalog.get_meta("embed_precision") or "fp32") != self.settings.embed_precision
 
@@ -144,8 +148,8 @@ class Assistant:
     def finish(self, found: Retrieval, history: History | None = None) -> Answer:
         """The finished Answer to a retrieval (what `ask` returns), for callers that also read the retrieval."""
         answer = None
-        for answer in self.compose(found, history):
-            pass
+        for step in self.compose(found, history):
+            answer = step
         assert answer is not None and not answer.draft
         return answer
 

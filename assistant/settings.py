@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from assistant.errors import SettingsError
 
@@ -66,7 +67,7 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
-    def with_options(self, **options: Any) -> "Settings":
+    def with_options(self, **options: Any) -> Settings:
         """Apply CLI options; None means 'not given' and keeps the current value."""
         given = {k: v for k, v in options.items() if v is not None}
         return _validated(replace(self, **_coerce(given)))
@@ -99,7 +100,8 @@ def _validated(s: Settings) -> Settings:
     if s.retrieval not in RETRIEVAL_MODES:
         raise SettingsError(f"HANDBOOK_RETRIEVAL must be one of {', '.join(RETRIEVAL_MODES)}, got {s.retrieval!r}.")
     if s.embed_backend not in EMBED_BACKENDS:
-        raise SettingsError(f"HANDBOOK_EMBED_BACKEND must be one of {', '.join(EMBED_BACKENDS)}, got {s.embed_backend!r}.")
+        raise SettingsError(f"HANDBOOK_EMBED_BACKEND must be one of {', '.join(EMBED_BACKENDS)}, "
+                            f"got {s.embed_backend!r}.")
     if s.embed_precision not in EMBED_PRECISIONS:
         raise SettingsError(f"HANDBOOK_EMBED_PRECISION must be one of {', '.join(EMBED_PRECISIONS)}, "
                             f"got {s.embed_precision!r}.")
@@ -117,6 +119,7 @@ def _validated(s: Settings) -> Settings:
 def load_settings(env: Mapping[str, str] | None = None, **options: Any) -> Settings:
     """Defaults, then HANDBOOK_* variables from env, then the given options."""
     env = os.environ if env is None else env
-    from_env = {f.name: env[f"HANDBOOK_{f.name.upper()}"] for f in fields(Settings) if f"HANDBOOK_{f.name.upper()}" in env}
+    from_env = {f.name: env[f"HANDBOOK_{f.name.upper()}"] for f in fields(Settings)
+                if f"HANDBOOK_{f.name.upper()}" in env}
     base = Settings(**_coerce(from_env))
     return _validated(base).with_options(**options)

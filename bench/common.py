@@ -19,9 +19,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -62,7 +62,7 @@ def model_dir() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_model():
     """The same model on sentence-transformers/torch, loaded once (the ceiling and the comparison rows)."""
     from assistant.model.embedding import Embedder
@@ -131,7 +131,7 @@ threads_from_argv(sys.argv[1:])  # at import, before numpy/torch load their thre
 # ---------------------------------------------------------------- timing and statistics
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.perf_counter()
         return self
 
@@ -202,12 +202,12 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GB RAM"
     except (OSError, AttributeError):
         pass
-    load = ", load avg %.1f/%.1f/%.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    load = ", load avg {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
     versions = []
     for mod in ("onnxruntime", "torch", "chromadb", "sentence_transformers", "llama_index.core"):
         try:
             versions.append(f"{mod.split('.')[0]} {__import__(mod, fromlist=['__version__']).__version__}")
-        except Exception:  # noqa: BLE001 - a missing module is just left out
+        except Exception:  # a missing module is just left out
             pass
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     return (f"{cpu}, {cores} cores{mem}{load}; Python {platform.python_version()}, {', '.join(versions)}; "
@@ -282,15 +282,14 @@ def chroma_server(path: Path, port: int | None = None, timeout: float = 120) -> 
     """A real `chroma run` on 127.0.0.1; yields its URL and stops it at the end."""
     port = port or free_port()
     path.mkdir(parents=True, exist_ok=True)
-    log = open(path.parent / f"chroma-{port}.log", "wb")
-    proc = subprocess.Popen([str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
-        log.close()
+    with open(path.parent / f"chroma-{port}.log", "wb") as log:
+        proc = subprocess.Popen([str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout, proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(proc)
 
 
 def git_archive(commit: str) -> Path:

@@ -52,7 +52,7 @@ def main() -> None:
     rows, totals = [], {"new": [0, 0, 0, 0], "old": [0, 0, 0, 0]}
     errors: dict[str, str] = {}
     seconds = {"new": 0.0, "old": 0.0}
-    for url, item in sorted(data.items(), key=lambda kv: kv[1]["file"]):
+    for _url, item in sorted(data.items(), key=lambda kv: kv[1]["file"]):
         path = next((p for p in (args.tests_dir / "cache" / item["file"], args.tests_dir / "eval" / item["file"])
                      if p.exists()), None)
         if path is None:

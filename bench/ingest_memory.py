@@ -38,9 +38,10 @@ print(len(texts), loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1
 
 def main(argv: list[str]) -> None:
     threads_from_argv(argv)
+    from ingest_speed import long_pdf
+
     from assistant.model.embedding import BATCH_CHARS
     from assistant.model.quantize import export_int8
-    from ingest_speed import long_pdf
 
     pages = int(argv[argv.index("--pages") + 1]) if "--pages" in argv else 150
     precisions = argv[argv.index("--precisions") + 1].split(",") if "--precisions" in argv else ["fp32", "int8"]

@@ -21,8 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (CACHE, REPO, Timer, backend_note, fmt, median, report, settings_for, table, threads_from_argv,
-                    torch_model, verdict)
+from common import (
+    CACHE,
+    REPO,
+    Timer,
+    backend_note,
+    fmt,
+    median,
+    report,
+    settings_for,
+    table,
+    threads_from_argv,
+    torch_model,
+    verdict,
+)
 
 TARGET_SHARE = 0.85
 TARGET_REINGEST_S = 2.0
@@ -30,9 +42,9 @@ TARGET_REINGEST_S = 2.0
 
 def chunk_texts(paths: list[Path], skip: frozenset[str]) -> list[str]:
     """The texts our ingest embeds, made the way ingest makes them (not timed)."""
+    from assistant.hashing import file_sha256
     from ingest.chunking import chunk_sections
     from ingest.discovery import discover
-    from assistant.hashing import file_sha256
     from ingest.loaders import load
 
     found, errors = discover(paths, skip)

@@ -89,10 +89,11 @@ def corpus_chunks() -> list:
 
 def closeness(paths: dict[str, Path]) -> tuple[list[list[str]], dict[str, float]]:
     """Cosines of every question and chunk (and sentence span) to plain fp32, and how far the scores move."""
+    from common import questions
+
     from assistant.model.embedding import Embedder
     from assistant.model.onnx_runtime import OnnxEncoder
     from ingest.vectors import sentence_spans
-    from common import questions
 
     sets = sorted(p.stem for p in (REPO / "evals" / "questions").glob("*.jsonl"))
     qs = questions(*sets)
@@ -124,8 +125,9 @@ def closeness(paths: dict[str, Path]) -> tuple[list[list[str]], dict[str, float]
 
 
 def main(argv: list[str]) -> None:
-    from assistant.model.onnx_runtime import OnnxEncoder
     from common import questions
+
+    from assistant.model.onnx_runtime import OnnxEncoder
 
     repeats = int(argv[argv.index("--repeats") + 1]) if "--repeats" in argv else 3
     load_avg = os.getloadavg()[0]

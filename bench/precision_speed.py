@@ -223,7 +223,8 @@ def main(argv: list[str]) -> None:
     body = "\n".join([
         f"\"today\" is the code of {BASE_COMMIT} (fp32, the only precision then; in this process: the plain fp32 "
         "file, optimized at load, and the HF tokenizer) on an fp32 index of the same corpus; \"now\" is this tree with "
-        "fp32 (the default; its run-time copy and the query tokenizer) and with int8 (`HANDBOOK_EMBED_PRECISION=int8`). In-process rows "
+        "fp32 (the default; its run-time copy and the query tokenizer) and with int8 "
+        "(`HANDBOOK_EMBED_PRECISION=int8`). In-process rows "
         "rotate the three per question; new-process rows are medians of "
         f"{repeats} rotating rounds (the PDF ingest: one round). The model folder already holds every export, so "
         "no row includes set-up work. "

@@ -25,10 +25,23 @@ import pstats
 import sys
 import warnings
 
-from common import (CACHE, REPO, Timer, backend_note, fmt, indexed_home, model_dir, p50, p95, questions, report,
-                    table, threads_from_argv, torch_model)  # first: it pins BLAS/OpenMP threads before numpy loads
-
-import numpy as np  # noqa: E402
+import numpy as np
+from common import (
+    CACHE,
+    REPO,
+    Timer,
+    backend_note,
+    fmt,
+    indexed_home,
+    model_dir,
+    p50,
+    p95,
+    questions,
+    report,
+    table,  # first: it pins BLAS/OpenMP threads before numpy loads
+    threads_from_argv,
+    torch_model,
+)
 
 
 def llama_index_dense(store, embedder):
@@ -47,7 +60,6 @@ def main(argv: list[str]) -> None:
     sets = argv[argv.index("--sets") + 1].split(",") if "--sets" in argv else ["dev"]
     from assistant import open_assistant
     from assistant.answer.extractive import RELEVANCE_POOL
-
     from assistant.retrieval.retriever import fuse
 
     settings = indexed_home()

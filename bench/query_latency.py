@@ -20,8 +20,19 @@ from __future__ import annotations
 
 import sys
 
-from common import (Timer, backend_note, fmt, indexed_home, p50, p95, questions, report, table, threads_from_argv,
-                    verdict)
+from common import (
+    Timer,
+    backend_note,
+    fmt,
+    indexed_home,
+    p50,
+    p95,
+    questions,
+    report,
+    table,
+    threads_from_argv,
+    verdict,
+)
 
 TARGET_RETRIEVAL_MS = 30.0
 TARGET_ANSWER_MS = 150.0
@@ -91,7 +102,8 @@ def main(argv: list[str]) -> None:
         ("baseline", "**plain llama-index retrieve (baseline)**", None),
         ("hybrid", "our retrieval, hybrid" + (" (default)" if settings.retrieval == "hybrid" else ""),
          TARGET_RETRIEVAL_MS),
-        ("dense", "our retrieval, dense" + (" (default)" if settings.retrieval == "dense" else ""), TARGET_RETRIEVAL_MS),
+        ("dense", "our retrieval, dense" + (" (default)" if settings.retrieval == "dense" else ""),
+         TARGET_RETRIEVAL_MS),
         ("answer_cold", "our full extractive answer, first question about its passages (both views of every "
                         "sentence stored at ingest)", TARGET_ANSWER_MS),
         ("answer_warm", "our full extractive answer, asked again (sentence cache warm)", TARGET_ANSWER_MS),

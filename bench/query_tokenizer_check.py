@@ -22,10 +22,12 @@ from assistant.model.unigram import load_query_tokenizer
 
 ODD = [
     "", " ", "  ", "\t", "\n", "\u00a0", "\u200b", "\ufeff", "\u3000", "▁", "▁▁", "a▁▁b", "▁ a", " ▁", "a ▁ b",
-    "Tak 😊👍 vi ses 🎄!", "👨‍👩‍👧‍👦 familie", "🇩🇰🇬🇧", "Ｆｕｌｌ-ｗｉｄｔｈ ｔｅｘｔ １２３", "ﬁnansielle ﬂow oﬀentliggøres",
+    "Tak 😊👍 vi ses 🎄!", "👨‍👩‍👧‍👦 familie", "🇩🇰🇬🇧", "Ｆｕｌｌ-ｗｉｄｔｈ ｔｅｘｔ １２３",
+    "ﬁnansielle ﬂow oﬀentliggøres",
     "ﬃ ﬄ ﬅ ﬆ Ĳ ǆ ǈ", "Å (A + ring) Å å ÅÆØ", "e\u0301 u\u0308 o\u0302\u0323", "ℌ𝔢𝔩𝔩𝔬 𝐁𝐨𝐥𝐝 ①②③ ⅷ ㎏ ㍿",
     "tab\there\vvertical\fform\rreturn\x85next\u2028line\u2029para", "\x00\x01\x1f\x7f control",
-    "<s> and </s> and <mask> <pad> <unk>", "＜ｓ＞ ＜ｕｎｋ＞", "query: <mask>x", "中文字符测试，日本語のテキスト、한국어 텍스트",
+    "<s> and </s> and <mask> <pad> <unk>", "＜ｓ＞ ＜ｕｎｋ＞", "query: <mask>x",
+    "中文字符测试，日本語のテキスト、한국어 텍스트",
     "العربية עברית ไทย हिन्दी ελληνικά русский", "x" * 5000, "ord " * 3000, "æøå" * 2000,
     "Fakturanr. 2024-0137: beløb 12.345,67 kr. inkl. 25 % moms", "   leading and trailing   ", "a\u0000b",
     "\ud7ff\ue000\uffff\U0001fffd\U0010ffff", "ﷺ ﷻ ﴾﴿", "ǅ ǲ ῼ ᾳ", "½ ¼ ¾ ⁹ ₂ ℃ ℉ № ™",

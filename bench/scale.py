@@ -31,12 +31,26 @@ import json
 import shutil
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
-from common import (CACHE, DOC, REPO, Timer, chroma_server, fmt, indexed_home, p50, p95, questions, report, table,
-                    threads_from_argv, verdict)  # first: it pins BLAS/OpenMP threads before numpy loads
-
-import numpy as np  # noqa: E402
+import numpy as np
+from common import (
+    CACHE,
+    DOC,
+    REPO,
+    Timer,
+    chroma_server,
+    fmt,
+    indexed_home,
+    p50,
+    p95,
+    questions,
+    report,
+    table,
+    threads_from_argv,  # first: it pins BLAS/OpenMP threads before numpy loads
+    verdict,
+)
 
 TARGET_P95_MS = 80.0
 TARGET_AT = 100_000
@@ -50,8 +64,8 @@ def base_texts(settings) -> tuple[list[str], list[str]]:
     """(one to two thousand varied texts to embed, the real chunk texts used as documents)."""
     import re
 
-    from assistant.index.catalog import Catalog
     from assistant.answer.sentences import split_sentences
+    from assistant.index.catalog import Catalog
     from assistant.index.store import catalog_path
 
     catalog = Catalog(catalog_path(settings))
@@ -62,7 +76,7 @@ def base_texts(settings) -> tuple[list[str], list[str]]:
     for chunk in records:
         spans = [chunk.text[s:e].strip() for s, e in split_sentences(chunk.text)]
         sentences += spans
-        sentences += [f"{a} {b}" for a, b in zip(spans, spans[1:])]
+        sentences += [f"{a} {b}" for a, b in pairwise(spans)]
         sentences += [f"{a} {b} {c}" for a, b, c in zip(spans, spans[1:], spans[2:])]
         sentences += [f"{chunk.section_title}. {s}" for s in spans]
         sentences += [c.strip() for s in spans for c in re.split(r"[,;:–]", s) if len(c.split()) >= 4]
@@ -175,8 +189,8 @@ def main(argv: list[str]) -> None:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    from assistant.model.embedding import load_embedder
     from assistant.index.store import EF_SEARCH
+    from assistant.model.embedding import load_embedder
 
     settings = indexed_home()
     embedder = load_embedder(settings)

@@ -14,9 +14,11 @@ the middle of the widest interval of thresholds that reach the maximum objective
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from assistant.model.calibration import (
     CALIBRATION_FILE,
@@ -58,7 +60,7 @@ def evaluate(pts: Sequence[dict[str, Any]], threshold: float) -> dict[str, float
 def curve(pts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The objective at 0, between every two neighbouring scores, and above the highest."""
     scores = sorted({round(p["score"], 6) for p in pts})
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(scores, scores[1:])] + ([scores[-1] + 1e-6] if scores else [])
+    cuts = [0.0] + [(a + b) / 2 for a, b in pairwise(scores)] + ([scores[-1] + 1e-6] if scores else [])
     return [evaluate(pts, round(t, 6)) for t in cuts]
 
 
@@ -108,7 +110,7 @@ def calibrate(settings: Settings, dev: Sequence[str | Path] = DEV_SETS, *, write
         "chosen_by_language": by_language,
         "set": "+".join(p.stem for p in paths),
         "objective": "(1 - false-refusal rate) + (1 - false-answer rate)",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {"retrieval": settings.retrieval, "top_k": settings.top_k, "max_sentences": settings.max_sentences,
                      "embed_precision": assistant.settings.embed_precision},
         "curve": curve(pts),

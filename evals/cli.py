@@ -25,9 +25,11 @@ from assistant.settings import RETRIEVAL_MODES
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Report folder (default: <data dir>/reports/eval-<time>).")
 @click.option("--gate", is_flag=True,
-              help="Check the test sets (test, blind-test, blind2-test, blind3-test) against evals/floors.json; exit 1 below a floor.")
+              help="Check the test sets (test, blind-test, blind2-test, blind3-test) against evals/floors.json; "
+                   "exit 1 below a floor.")
 @click.option("--calibrate", is_flag=True,
-              help="Choose the refusal threshold on the dev set and record it with the model (assistant/model/calibration.json).")
+              help="Choose the refusal threshold on the dev set and record it with the model "
+                   "(assistant/model/calibration.json).")
 @click.option("--from-log", "from_log", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the chat log's thumbs-down answers to this JSONL file as draft questions, and stop.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")

@@ -6,8 +6,9 @@ failure, empty when the gate passes; `check_monotonic` compares a new floors fil
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 FLOORS_FILE = Path(__file__).resolve().parent / "floors.json"
 

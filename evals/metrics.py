@@ -10,7 +10,8 @@ Definitions (docs/evals.md has the long form):
 - key-fact recall: share of key facts the answer contains; a fact is a list of alternatives, one of which must
   occur in the answer (case-insensitive, whitespace-normalised).
 - Claims: the answer's sentences (assistant.answer.sentences) that have content words and are not framing (a sentence
-  ending in ':' introduces what follows); list numbers ('5.') are labels, not claims. A run of markers [n][m] belongs to the sentence right before it.
+  ending in ':' introduces what follows); list numbers ('5.') are labels, not claims. A run of markers [n][m] belongs
+  to the sentence right before it.
 - A quote *supports* a claim when the quote's content words (assistant.retrieval.terms.terms: Danish stems, stop words
   out, numbers whole) cover at least 60 % of the claim's content words.
 - citation precision: share of citations whose quote supports every claim that cites it (a citation no claim
@@ -25,7 +26,8 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from assistant.answer.sentences import clean_sentence, split_sentences
 from assistant.markers import MARKER, MARKER_RUN, parse_markers
@@ -219,7 +221,7 @@ def mean(values: Iterable[float | None]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-# ---------------------------------------------------------------------------------------------------- per question, per set
+# ------------------------------------------------------------------------------------------------ per question, per set
 
 def score_answer(question: Mapping[str, Any], answer: Mapping[str, Any], retrieved: Sequence[Mapping[str, Any]],
                  k: int) -> dict[str, Any]:

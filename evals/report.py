@@ -5,8 +5,9 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 # (key in a summary, column title, format); rates shown as percentages, times in ms.
 COLUMNS = [
@@ -54,7 +55,8 @@ def worst(rows: Sequence[dict[str, Any]], n: int = WORST) -> list[dict[str, Any]
 # ---------------------------------------------------------------------------------------------------- markdown
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(header))) + "|"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -252,7 +254,8 @@ def _worst_html(rows: Sequence[dict[str, Any]]) -> str:
         miss = "".join(f"<li>{_e(' / '.join(f))}</li>" for f in s.get("missing_facts") or [])
         cites = "".join(f"<blockquote>[{_e(c.get('n'))}] {_e(c.get('source'))} · {_e(c.get('section'))}<br>"
                         f"{_e(_short(c.get('quote', ''), 300))}</blockquote>" for c in a.get("citations") or [])
-        expected = "; ".join(f"{e['source']}" + (f" · {e['section']}" if e.get("section") else "") for e in r["expected"])
+        expected = "; ".join(f"{e['source']}" + (f" · {e['section']}" if e.get("section") else "")
+                             for e in r["expected"])
         hist = "".join(f"<div class=small>earlier: {_e(h[0])}</div>" for h in r.get("history") or [])
         out.append(
             f"<tr><td>{_e(r['id'])}<br><span class=small>{_e(r['kind'])}</span></td>"

@@ -9,10 +9,11 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 from assistant.model.calibration import refusal_threshold
 from assistant.settings import Settings
@@ -115,7 +116,7 @@ class AssistantEngine:
         return data, retrieved
 
 
-def engine_for(config: "Config") -> Engine:
+def engine_for(config: Config) -> Engine:
     if config.baseline:
         from .baseline import BaselineEngine
 
@@ -243,7 +244,7 @@ def run_configs(sets: Sequence[str | Path], configs: Sequence[Config], *,
                 summary, by_kind = summarize_rows(rows)
                 runs.append({"set": path.stem, "set_path": str(path), "config": config.name,
                              "summary": summary, "by_kind": by_kind, "rows": rows})
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return {"created": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - started, 1),
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
             "k": configs[0].settings.top_k if configs else None,

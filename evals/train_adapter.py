@@ -1,19 +1,20 @@
 """Fit the query adapter (assistant/answer/adapter.py) on the dev sets: `python -m evals.train_adapter [--holdout SET]`.
 
 Each covered dev question whose candidate sentences hold a key fact is one example: the sentences are scored as
-the assistant scores them (scorer.mixed + scorer.sentence_bonus) with the question vector mapped by W, and W is fitted so that the
-fact-holding sentences win a softmax over the candidates, pulled toward the identity by STRENGTH. `--holdout SET`
-fits on the other dev sets and prints how often the best sentence of SET's questions holds a fact, without and with
-the map, and saves nothing: the check that the map carries over to questions written by other people.
+the assistant scores them (scorer.mixed + scorer.sentence_bonus) with the question vector mapped by W, and W is fitted
+so that the fact-holding sentences win a softmax over the candidates, pulled toward the identity by STRENGTH.
+`--holdout SET` fits on the other dev sets and prints how often the best sentence of SET's questions holds a fact,
+without and with the map, and saves nothing: the check that the map carries over to questions written by other people.
 """
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from assistant import Settings, load_settings, open_assistant
+from assistant import Settings, load_settings
 from assistant.answer.adapter import save_adapter
 from assistant.answer.scorer import mixed
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,16 +100,16 @@ def fit(settings: Settings, sets: Sequence[str] = DEV_SETS, out: Path = WEIGHTS_
     qx = question_rows(rows, assistant)
     qy = np.array([int(r["covered"]) for r in rows])
     question = _fit(qx, qy, QUESTION_C)
-    fitted = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    fitted = datetime.now(UTC).isoformat(timespec="seconds")
     record = {"fitted": fitted, "sets": list(sets),
-              "questions": int(len(qy)), "covered": int(qy.sum()), "best_sentence_holds_a_fact": top1(rows),
+              "questions": len(qy), "covered": int(qy.sum()), "best_sentence_holds_a_fact": top1(rows),
               "question": {"features": list(QUESTION_FEATURES), **question.to_json()}}
     out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     question_model.cache_clear()
     if coverage_out is not None:
         documents = frozenset(r.hash for r in assistant.store.catalog.files().values())
         coverage = fit_coverage(question.probability(qx), np.stack([r["vector"] for r in rows]), qy, documents)
-        save_coverage(settings.embed_model, coverage, {"fitted": fitted, "sets": list(sets), "questions": int(len(qy))},
+        save_coverage(settings.embed_model, coverage, {"fitted": fitted, "sets": list(sets), "questions": len(qy)},
                       assistant.settings.embed_precision, coverage_out)
     return record
 

@@ -29,7 +29,8 @@ def chunk_sections(sections: list[Section], file_hash: str = "", *, target_words
             base = chunk_id(section, position, text)
             occurrence = seen[base] = seen.get(base, -1) + 1
             chunks.append(Chunk(
-                id=base if not occurrence else chunk_id(section, position, text, occurrence), text=text, source=section.source,
+                id=base if not occurrence else chunk_id(section, position, text, occurrence), text=text,
+                source=section.source,
                 chapter_number=section.chapter_number, chapter_title=section.chapter_title,
                 section_title=section.section_title, order=section.order, position=position,
                 page=page, page_label=label, line_start=line_start, line_end=line_end,

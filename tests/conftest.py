@@ -11,13 +11,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 import pytest
 from click.testing import CliRunner, Result
-
 from linked import linked_copy
 from processes import free_port, stop, wait_until_answers
 
@@ -57,7 +56,8 @@ def onnx_model_dir(tmp_path_factory, e5_model_dir: Path) -> Path:
     export_table(folder)  # made here, never in the shared e5_model_dir, as `handbook setup` does
     export_int8(folder)  # quantized here, never in the shared e5_model_dir
     for source in (fp32_file(folder), int8_file(folder)):
-        export_optimized(folder, source)  # here too (~40 s a session), so the shared folder stays as export_onnx left it
+        # here too (~40 s a session), so the shared folder stays as export_onnx left it
+        export_optimized(folder, source)
     return folder
 
 
@@ -80,6 +80,7 @@ def book_home(tmp_path_factory, indexed_home):
     import dataclasses
 
     import make_pdfs
+
     from ingest.run import ingest_paths
 
     root = tmp_path_factory.mktemp("book-home")

@@ -21,7 +21,6 @@ from functools import cache
 from pathlib import Path
 
 import click
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("assistant", "ingest", "ui", "evals", "handbook")

@@ -12,14 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import make_pdfs
 import pytest
 
-from assistant.settings import load_settings
 from assistant.index.store import Store
+from assistant.settings import load_settings
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
-
-import make_pdfs
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + bytes(range(256)) * 8

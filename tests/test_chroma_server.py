@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from processes import free_port, stop, wait_until_answers
 
 pytestmark = pytest.mark.slow

@@ -96,7 +96,8 @@ def test_toc_names_a_documents_author_once(tmp_path, model_env, run_cli):
     home = _home_with(tmp_path, run_cli, "rapport.html",
                       '<html><head><meta name="author" content="Anna Holm"><title>Rapport</title></head><body>'
                       "<h1>1. Baggrund</h1><p>Kommunen samarbejder med borgerne om nye løsninger i ældreplejen.</p>"
-                      "<h1>2. Resultater</h1><p>Tre ud af fire projekter gav bedre kvalitet for borgerne.</p></body></html>")
+                      "<h1>2. Resultater</h1><p>Tre ud af fire projekter gav bedre kvalitet for borgerne.</p>"
+                      "</body></html>")
     toc = run_cli("--home", home, "toc")
     chapters = [line for line in toc.stdout.splitlines() if "(rapport.html" in line]
     assert toc.exit_code == 0 and len(chapters) == 2, toc.stdout

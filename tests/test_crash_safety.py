@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.index.store import Store
 from assistant.pipeline import Assistant
 from assistant.settings import load_settings
-from assistant.index.store import Store
 from ingest.indexing import ingest
 from ingest.run import bundled_corpus
 
@@ -198,7 +198,7 @@ def kill_points(events: list[tuple[float, str]]) -> list[tuple[int, float]]:
     names = [n for _, n in events]
     add = names.index("add-begin")
     add_time = events[add + 1][0] - events[add][0]
-    later = [i for i in range(add + 1, len(events) - 1)]
+    later = list(range(add + 1, len(events) - 1))
     rest = max(1, POINTS - 4)
     out = [(0, rnd.uniform(0, events[add][0]))]
     out += [(add, rnd.uniform(0, add_time)) for _ in range(min(3, POINTS - 1))]

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from linked import linked_copy as _linked_copy
 
-from assistant.model import embedding, onnx_runtime as onnx_encoder
-from assistant.model.embedding import Embedder, choose_backend, load_embedder, model_path, prepare_model
 from assistant.errors import ModelError, SettingsError
-from assistant.model.onnx_runtime import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
+from assistant.model import embedding
+from assistant.model import onnx_runtime as onnx_encoder
+from assistant.model.embedding import Embedder, choose_backend, load_embedder, model_path, prepare_model
 from assistant.model.int8_table import table_file
+from assistant.model.onnx_runtime import EXPORT_MARKER, MIN_COSINE, export_onnx, onnx_file
 from assistant.settings import DEFAULT_MODEL, Settings, load_settings
 from ingest.setup import setup
 
@@ -170,7 +171,7 @@ def test_export_that_disagrees_is_removed(tmp_path: Path, onnx_model_dir: Path, 
     folder = _linked_copy(onnx_model_dir, tmp_path / "model")
     monkeypatch.setattr(onnx_encoder, "_export", lambda model, path: path.hardlink_to(onnx_file(onnx_model_dir)))
     monkeypatch.setattr(onnx_encoder, "_verify", lambda model, model_dir, path: 0.999)
-    with pytest.raises(ModelError, match="cosine 0.999000 < 0.9999"):
+    with pytest.raises(ModelError, match=r"cosine 0\.999000 < 0\.9999"):
         export_onnx(folder)
     assert list(onnx_file(folder).parent.iterdir()) == []
     assert choose_backend(folder)[0] == "torch"

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import make_pdfs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,8 +19,6 @@ from hypothesis import strategies as st
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 from ingest.loaders import load
-
-import make_pdfs
 
 SCALE = max(1, int(os.environ.get("HANDBOOK_FUZZ_SCALE", "1")))
 FAST = settings(max_examples=150 * SCALE, deadline=None, database=None,
@@ -63,8 +62,8 @@ def encoded_text(draw) -> bytes:
 
 
 # Byte-order marks and magic numbers first, so the decoders' and sniffers' branches are all reached.
-MAGIC = st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\x00\x00", b"%PDF-1.7\n", b"PK\x03\x04",
-                         b"\xd0\xcf\x11\xe0", b"---\n", b"<html>"])
+MAGIC = st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\x00\x00", b"%PDF-1.7\n",
+                         b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"---\n", b"<html>"])
 
 
 @pytest.mark.parametrize("suffix", [".md", ".txt", ".html"])

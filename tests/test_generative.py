@@ -5,21 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-
-import pytest
-
-from assistant.answer import generative, prompts
-from assistant.datamodel import Answer, Chunk
-from assistant.model.embedding import load_embedder
-from assistant.errors import BackendError
-from assistant.retrieval.retriever import Hit
-from assistant.answer.sentences import sentences
-from assistant.settings import load_settings
-from assistant.answer.verification import check
-from assistant.markers import strip_markers
+from itertools import pairwise
 
 import llm_server
+import pytest
 from processes import free_port
+
+from assistant.answer import generative, prompts
+from assistant.answer.sentences import sentences
+from assistant.answer.verification import check
+from assistant.datamodel import Chunk
+from assistant.errors import BackendError
+from assistant.markers import strip_markers
+from assistant.model.embedding import load_embedder
+from assistant.retrieval.retriever import Hit
+from assistant.settings import load_settings
 
 SHORT = 24  # tokens per test answer: enough to see streaming and markers, little enough to stay fast
 PASSAGES = [
@@ -192,7 +192,7 @@ def test_assistant_json_says_per_sentence_whether_supported(indexed_home, server
         assistant.close()
     answer = items[-1]
     assert not answer.draft and all(i.draft for i in items[:-1]) and len(items) > 2
-    assert all(b.answer.startswith(a.answer) for a, b in zip(items[:-2], items[1:-1]))  # drafts only grow
+    assert all(b.answer.startswith(a.answer) for a, b in pairwise(items[:-1]))  # drafts only grow
     assert answer.kind == "generative", answer.notice
     data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
     assert data["kind"] == "generative" and data["sentences"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from assistant import open_assistant
-from assistant.pipeline import Assistant
 from assistant.errors import QuestionError
+from assistant.pipeline import Assistant
 from assistant.settings import load_settings
 from ingest.indexing import ingest
 
@@ -166,7 +166,7 @@ def _strings(value) -> list[str]:
 class _EchoHandler(http.server.BaseHTTPRequestHandler):
     """A broken LLM endpoint that answers 500 with the request's Authorization header in the body."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.dumps({"error": {"message": f"bad key {self.headers.get('Authorization')}"}}).encode()
         self.send_response(500)
         self.send_header("Content-Type", "application/json")

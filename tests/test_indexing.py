@@ -4,8 +4,8 @@ import shutil
 import pytest
 
 from assistant.errors import IndexBusyError
-from assistant.settings import load_settings
 from assistant.index.store import Store
+from assistant.settings import load_settings
 from ingest.indexing import ingest, ingest_lock
 from ingest.run import bundled_corpus
 

@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from make_collection import COPIES, FACTS, FAILING, GAPS, SHARED, make_collection
 
 from assistant.index.store import Store
 from assistant.settings import load_settings
 from ingest.indexing import ingest
 from ingest.run import remove_sources
-
-from make_collection import COPIES, FACTS, FAILING, GAPS, SHARED, make_collection
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -191,8 +190,7 @@ def test_a_failing_batch_costs_only_the_file_that_fails(tmp_path, e5_model_dir, 
         store.close()
     monkeypatch.setattr(Store, "add", real_add)
     report = ingest([folder], settings)  # the next run picks the failed file up
-    assert report.indexed_sources == ["bilag/notat.pdf"] and set(Path(e.path).name for e in report.errors) == set(
-        FAILING)
+    assert report.indexed_sources == ["bilag/notat.pdf"] and {Path(e.path).name for e in report.errors} == set(FAILING)
 
 
 def test_real_sample_pdfs_with_a_copy(tmp_path, e5_model_dir, model_env, run_cli):

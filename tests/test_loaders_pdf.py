@@ -8,6 +8,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+import make_pdfs
 import pytest
 
 from assistant.datamodel import Section
@@ -15,8 +16,6 @@ from assistant.errors import IngestError
 from ingest.chunking import chunk_sections
 from ingest.loaders import load
 from ingest.loaders.pdf import load_pdf
-
-import make_pdfs
 
 BOOKMARKED = ["a4", "a5_marks"]
 LAYOUT_ONLY = ["a4_plain", "a5"]
@@ -204,7 +203,7 @@ def test_text_pdfminer_misses_comes_from_pypdf_once(pdfs: dict, caplog: pytest.L
 
 
 def test_a_pdf_whose_only_text_repeats_on_every_page_is_called_a_scan(pdfs: dict) -> None:
-    with pytest.raises(IngestError, match="only running heads or page numbers found in the PDF; .* run OCR"):
+    with pytest.raises(IngestError, match=r"only running heads or page numbers found in the PDF; .* run OCR"):
         load_pdf(pdfs["furniture_only"], "furniture-only.pdf")
 
 

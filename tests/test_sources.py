@@ -52,7 +52,7 @@ def test_refusals_and_contents_follow_the_selection(assistant):
 
 
 def test_a_document_not_in_the_index_is_named(assistant):
-    with pytest.raises(QuestionError, match="nope.pdf"):
+    with pytest.raises(QuestionError, match=r"nope\.pdf"):
         assistant.ask(SHARE, sources=["bog.pdf", "nope.pdf"])
     assert assistant.ask(SHARE, sources=[]).sources is None, "an empty selection means all documents"
 

@@ -6,13 +6,12 @@ import re
 from dataclasses import replace
 from types import SimpleNamespace
 
+import make_pdfs
 import pytest
 
 from assistant import open_assistant
 from assistant.feedback_log import QaLog
 from ui import chat, reader, render
-
-import make_pdfs
 
 HOSTILE = 'Hvad er <script>alert("x")</script><img src=x onerror="alert(1)"> Innovationsbarometeret?'
 
@@ -72,7 +71,7 @@ def test_sources_show_chapter_section_and_place(first):
     c = first[-1][1]["turns"][0]["citations"][0]
     body = first[-1][0][1]["content"]
     assert "Kap. 5. Private virksomheder" in body and html.escape(c["section"]) in body
-    assert ("linje %d" % c["lines"][0]) in body and "05-private-virksomheder.md" in body
+    assert f"linje {c['lines'][0]:d}" in body and "05-private-virksomheder.md" in body
 
 
 def test_citation_opens_the_chapter_with_the_quote_highlighted(first, indexed_home):
@@ -202,7 +201,7 @@ def test_unexpected_failures_never_show_a_traceback(indexed_home):
 
 def test_thumbs_and_comment_reach_the_log(first, indexed_home, tmp_path):
     qa_log = QaLog(tmp_path / "qa.sqlite")
-    msgs, state = run("Hvad bliver vejret i morgen?", indexed_home, first[-1][1], qa_log)[-1]
+    _msgs, state = run("Hvad bliver vejret i morgen?", indexed_home, first[-1][1], qa_log)[-1]
     assert state["turns"][1]["log_id"] and chat.turn_of_message(state, 3) is state["turns"][1]
     assert chat.rate(state, 1, "Dislike", qa_log) is None, "the first answer was not logged"
     log_id = chat.rate(state, 3, "Dislike", qa_log)
@@ -225,8 +224,8 @@ def test_state_from_the_browser_is_checked(first):
 @pytest.fixture
 def fake_launch(monkeypatch):
     """serve_command with the app and model replaced, to check binding, login and messages quickly."""
-    from assistant.errors import NoIndexError
     import ui.app
+    from assistant.errors import NoIndexError
 
     calls: dict = {}
 

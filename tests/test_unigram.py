@@ -41,7 +41,8 @@ def hf(e5_model_dir: Path):
 
 @pytest.fixture(scope="module")
 def light(tmp_path_factory, e5_model_dir: Path) -> QueryTokenizer:
-    folder = linked_copy(e5_model_dir, tmp_path_factory.mktemp("unigram") / "model", skip=("onnx", "query_tokenizer.bin"))
+    folder = linked_copy(e5_model_dir, tmp_path_factory.mktemp("unigram") / "model",
+                         skip=("onnx", "query_tokenizer.bin"))
     tokenizer = load_query_tokenizer(folder)
     assert tokenizer is not None
     return tokenizer
@@ -69,7 +70,8 @@ def test_ids_equal_the_hf_tokenizers(light: QueryTokenizer, hf) -> None:
     theirs = [e.ids for e in hf.encode_batch(texts)]
     differ = [t for t, ids in zip(texts, theirs) if light.encode(t, 512) != ids]
     assert differ == []
-    assert light.encode("x" * 3000, 512) == theirs[texts.index("x" * 3000)] and len(theirs[texts.index("x" * 3000)]) == 512
+    assert (light.encode("x" * 3000, 512) == theirs[texts.index("x" * 3000)]
+            and len(theirs[texts.index("x" * 3000)]) == 512)
 
 
 def test_texts_it_does_not_reproduce_are_refused(light: QueryTokenizer, hf) -> None:

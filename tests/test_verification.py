@@ -5,16 +5,16 @@ import json
 import re
 from pathlib import Path
 
+import llm_server
 import pytest
 
-from assistant.answer import generative, prompts, verification as v
+from assistant.answer import generative, prompts
+from assistant.answer import verification as v
 from assistant.datamodel import Answer, Chunk
-from assistant.model.embedding import load_embedder
 from assistant.errors import BackendError
+from assistant.model.embedding import load_embedder
 from assistant.retrieval.retriever import Hit
 from assistant.settings import load_settings
-
-import llm_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -22,7 +22,8 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 AUTHORS = ("Håndbogen er lavet af Center for Offentlig Innovation (COI) og udgivet af Dansk Psykologisk Forlag. "
            "Forfatterne til håndbogen er Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer.")
 RELEASE = "Håndbogen udkom den 10. oktober 2018 på Dansk Psykologisk Forlag."
-SHARE = "Ifølge håndbogen bliver 79 % af de offentlige innovationer til i samarbejde med en eller flere eksterne aktører."
+SHARE = ("Ifølge håndbogen bliver 79 % af de offentlige innovationer til i samarbejde med en eller flere "
+         "eksterne aktører.")
 PASSAGES = [AUTHORS, RELEASE, SHARE]
 
 
@@ -189,7 +190,8 @@ def test_verified_answer_builds_citations_and_sentences(embedder, tmp_path):
     assert answer.citations[1].quote == RELEASE and all(c.supported for c in answer.citations)
     assert [s["supported"] for s in answer.sentences] == [True, True, False]
     assert answer.text.endswith("[9]." + prompts.UNSUPPORTED_MARK)
-    removing = load_settings({}, home=tmp_path, llm="openai", llm_url="http://x/v1", llm_model="m", unsupported="remove")
+    removing = load_settings({}, home=tmp_path, llm="openai", llm_url="http://x/v1", llm_model="m",
+                             unsupported="remove")
     with pytest.raises(BackendError):
         generative.verify("Hvem skrev bogen?", "da", "Og X [9].", hits(), removing, embedder)
     refusal = generative.verify("Hvem er statsminister?", "da", "Det svarer håndbogen ikke på.", hits(), settings,

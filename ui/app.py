@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no telemetry, no version check
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from assistant import Settings, open_assistant  # noqa: E402
-from assistant.errors import HandbookError  # noqa: E402
-from assistant.feedback_log import QaLog  # noqa: E402
+from assistant import Settings, open_assistant
+from assistant.errors import HandbookError
+from assistant.feedback_log import QaLog
 
-from . import api, chat, documents_tab, reader  # noqa: E402
-from .render import toc_html  # noqa: E402
-from .style import CSS  # noqa: E402
-from .uploads import is_loopback  # noqa: E402
+from . import api, chat, documents_tab, reader
+from .render import toc_html
+from .style import CSS
+from .uploads import is_loopback
 
 TITLE = "NYT SAMMEN BEDRE – spørg håndbogen"
 HEADER = ('<header class="hb-header"><h1>NYT SAMMEN BEDRE</h1><p>Spørg håndbogen om innovative samarbejder i den '
@@ -135,7 +136,7 @@ def build_app(settings: Settings, qa_log: QaLog | None = None, *, uploads: bool 
 
     def restore(state: Any) -> tuple[Any, ...]:
         state = chat.clean_state(state)
-        table, choices, remove, scope = documents_tab.refreshed(settings, None, None)
+        table, choices, remove, _scope = documents_tab.refreshed(settings, None, None)
         return chat.messages(state), state, contents(settings), table, choices, remove
 
     def on_link(state: Any, evt: gr.EventData) -> tuple[Any, Any]:

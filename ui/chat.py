@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from assistant import Answer, Settings, open_assistant
 from assistant.answer.render import render_text

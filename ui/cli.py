@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import click
 
@@ -72,7 +72,7 @@ def serve_command(ctx: click.Context, host: str | None, port: int | None, share:
     from .app import build_app, launch_options
 
     try:
-        open_assistant(settings).retriever  # load model and index now, so the first question is not the slow one
+        open_assistant(settings).warm_up()
     except NoIndexError:
         click.echo("Note: nothing is indexed yet; run `handbook setup` or `handbook ingest` (the chat says so too).",
                    err=True)

@@ -142,7 +142,8 @@ def sources_html(turn: dict[str, Any], t: int) -> str:
 
 def where_html(c: dict[str, Any], lang: str = "da") -> str:
     """Chapter, section, then page (or lines) and the file, for one citation."""
-    parts = [f'<span class="hb-chapter">{labels(lang)["chapter"]} {_inline(c.get("chapter") or c.get("chapter_title") or "")}</span>']
+    parts = [f'<span class="hb-chapter">{labels(lang)["chapter"]} '
+             f'{_inline(c.get("chapter") or c.get("chapter_title") or "")}</span>']
     if c.get("section") and c["section"] != c.get("chapter_title"):
         parts.append(f'<span class="hb-section">{_inline(c["section"])}</span>')
     parts.append(f'<span class="hb-page">{_inline(place(c, lang))}</span>')

@@ -13,9 +13,9 @@ import shutil
 import threading
 import unicodedata
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from assistant import Settings
 from assistant.errors import HandbookError, IngestError
@@ -23,9 +23,11 @@ from assistant.errors import HandbookError, IngestError
 TEXT_KINDS = {".md": "Markdown", ".markdown": "Markdown", ".txt": "text", ".text": "text", ".html": "HTML",
               ".htm": "HTML"}
 SIGNATURES = [  # what a file's first bytes say it is, for the message about a renamed file
-    (b"%PDF-", "a PDF"), (b"PK\x03\x04", "a ZIP archive"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"), (b"\x7fELF", "a program"), (b"MZ", "a Windows program"), (b"\x1f\x8b", "a gzip archive"),
-    (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls)"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7z archive"),
+    (b"%PDF-", "a PDF"), (b"PK\x03\x04", "a ZIP archive"), (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"), (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"), (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office file (.doc/.xls)"), (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7z archive"),
 ]
 SNIFF_BYTES = 64 * 1024
 NO_UPLOADS = ("Upload er slået fra: serveren lytter på {host} uden login. Start den på 127.0.0.1, eller sæt "
@@ -74,7 +76,7 @@ def check_upload(path: Path, name: str, settings: Settings) -> IngestError | Non
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     found = next((what for magic, what in SIGNATURES if head.startswith(magic)), None)
-    if ext == ".pdf" and found == "a PDF" or ext == ".docx" and _is_docx(path):
+    if (ext == ".pdf" and found == "a PDF") or (ext == ".docx" and _is_docx(path)):
         return None
     if ext in TEXT_KINDS and found is None and b"\x00" not in head:
         return None
@@ -181,7 +183,7 @@ def _ingest(run: Upload, stored: list[tuple[Path, str]], settings: Settings) -> 
         changed.clear()
         yield run
     worker.join()
-    names = {p: name for p, name in stored}
+    names = dict(stored)
     if "error" in result:  # the index was busy (a `handbook ingest` running) or broken: nothing went in
         run.errors.append(str(result["error"]))
         _drop_unindexed(paths, settings)

@@ -28,7 +28,8 @@ COVERAGE_FILE = Path(__file__).resolve().with_name("coverage.json")
 
 @dataclass(frozen=True)
 class Coverage:
-    """The fitted model: p = sigmoid(relevance_weight · logit(relevance) + vector_weights · query vector + intercept)."""
+    """The fitted model: p = sigmoid(relevance_weight · logit(relevance) + vector_weights · query vector
+    + intercept)."""
 
     documents: frozenset[str]
     relevance_weight: float
@@ -50,7 +51,7 @@ class Coverage:
                 "vector_weights": [round(float(w), 6) for w in self.vector_weights], "intercept": self.intercept}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Coverage":
+    def from_json(cls, data: dict[str, Any]) -> Coverage:
         return cls(frozenset(data["documents"]), float(data["relevance_weight"]),
                    np.asarray(data["vector_weights"], dtype=np.float32), float(data["intercept"]))
 

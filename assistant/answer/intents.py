@@ -1,11 +1,13 @@
-"""What kind of question this is: about the book's structure, a follow-up, a list, or asking for a number, date or name."""
+"""What kind of question this is: about the book's structure, a follow-up, a list, or asking for a number, date or
+name."""
 from __future__ import annotations
 
 import re
 
 _CHAPTERS = re.compile(
     r"(hvilke|hvad (er|hedder)|list\w*|nævn|vis)\b.{0,30}\bkapitl|\bkapitlerne\b|indholdsfortegnelse|"
-    r"table of contents|\bhvor mange kapitler|\bhow many chapters|\b(which|what) (are the )?chapters|\blist (the |all )?chapters|\bchapters (are|does)",
+    r"table of contents|\bhvor mange kapitler|\bhow many chapters|"
+    r"\b(which|what) (are the )?chapters|\blist (the |all )?chapters|\bchapters (are|does)",
     re.IGNORECASE)
 _ACTORS = re.compile(
     r"\b(otte|8)\s+(typer|slags|kategorier|former)\b|"
@@ -28,13 +30,16 @@ _NUMBER = re.compile(
     r"\bshare\b|\bpercent|\bproportion|\bnumber of\b|\bhvilke tal|\bfigures?\b", re.IGNORECASE)
 
 
-_FRAME_WORDS = frozenset(
-    "bog bogen håndbog håndbogen beskriv beskriver gennemgå gennemgår nævn nævner omtal omtaler handl handler "
-    "dækker indeholder find findes står med er der de alle hver book handbook describe describes cover covers "
-    "list name mention mentions contain contains discuss discusses does the in are there all each eksterne "
-    "external otte eight 8 typer slags kinds types aktører partnere actors partners samarbejdspartnere kapitler "
-    "chapters cases eksempler examples og and hvad what which hvilke nyt sammen bedre kapitel chapter have has har "
-    "består consist consists of af indgår included mange many how hvor".split())
+_FRAME_WORDS = frozenset([
+    "bog", "bogen", "håndbog", "håndbogen", "beskriv", "beskriver", "gennemgå", "gennemgår", "nævn", "nævner",
+    "omtal", "omtaler", "handl", "handler", "dækker", "indeholder", "find", "findes", "står", "med", "er", "der",
+    "de", "alle", "hver", "book", "handbook", "describe", "describes", "cover", "covers", "list", "name", "mention",
+    "mentions", "contain", "contains", "discuss", "discusses", "does", "the", "in", "are", "there", "all", "each",
+    "eksterne", "external", "otte", "eight", "8", "typer", "slags", "kinds", "types", "aktører", "partnere",
+    "actors", "partners", "samarbejdspartnere", "kapitler", "chapters", "cases", "eksempler", "examples", "og",
+    "and", "hvad", "what", "which", "hvilke", "nyt", "sammen", "bedre", "kapitel", "chapter", "have", "has", "har",
+    "består", "consist", "consists", "of", "af", "indgår", "included", "mange", "many", "how", "hvor",
+])
 
 
 def structure_intent(question: str) -> str | None:
@@ -84,7 +89,9 @@ def switches_topic(question: str) -> bool:
     return bool(_TOPIC_SWITCH.search(question))
 
 
-_VERBS_IN_S = "is|was|does|has|makes|means|happens|causes|helps|works|matters|counts|leads|gets|goes|needs|takes|seems|keeps"
+_VERBS_IN_S = (
+    "is|was|does|has|makes|means|happens|causes|helps|works|matters|"
+    "counts|leads|gets|goes|needs|takes|seems|keeps")
 _LIST = re.compile(  # "what barriers ...", "which cases ...": a plural after what/which; "what makes ..." is no list
     r"^\W*(hvilke|hvad er de|hvad var de|nævn|list|opremse|which|what are the|what were the|name the)\b|"
     rf"\b(hvilke|which)\s+\w+(er|ne|s)\b|\b(what|which)\s+(?!({_VERBS_IN_S})\b)\w{{3,}}s\b|"
@@ -116,7 +123,8 @@ _EFFECT = re.compile(
 
 
 def answer_kind(question: str) -> str | None:
-    """The kind of phrase the question asks for: 'date', 'number', 'outcome' or 'name'; None for why, how and the rest."""
+    """The kind of phrase the question asks for: 'date', 'number', 'outcome' or 'name'; None for why, how and the
+    rest."""
     if _WHEN.search(question):
         return "date"
     if wants_number(question):

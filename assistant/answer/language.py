@@ -8,11 +8,16 @@ from collections.abc import Iterable
 
 from assistant.retrieval.terms import words
 
-_EN = frozenset("the what which who how why does do did it they their is are of and in with for about book handbook tell list "
-                "many much share when where was were can should give name kinds types partners say says "
-                "this that from".split())
-_DA = frozenset("hvad hvilke hvilken hvem hvordan hvorfor er og i med for om bogen håndbogen hvor mange "
-                "kan skal der det den de til af på at som ikke en et giver siger står nævn".split())
+_EN = frozenset([
+    "the", "what", "which", "who", "how", "why", "does", "do", "did", "it", "they", "their", "is", "are", "of", "and",
+    "in", "with", "for", "about", "book", "handbook", "tell", "list", "many", "much", "share", "when", "where", "was",
+    "were", "can", "should", "give", "name", "kinds", "types", "partners", "say", "says", "this", "that", "from",
+])
+_DA = frozenset([
+    "hvad", "hvilke", "hvilken", "hvem", "hvordan", "hvorfor", "er", "og", "i", "med", "for", "om", "bogen",
+    "håndbogen", "hvor", "mange", "kan", "skal", "der", "det", "den", "de", "til", "af", "på", "at", "som", "ikke",
+    "en", "et", "giver", "siger", "står", "nævn",
+])
 
 
 def detect_language(text: str, default: str = "da") -> str:

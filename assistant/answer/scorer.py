@@ -1,6 +1,7 @@
 """How well a sentence answers a question, and whether the handbook answers it at all.
 
-A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small bonuses for the kind of phrase asked (a quantity, a date, a name) and for the question's terms, less a signpost.
+A sentence's score mixes the cosines of its two views (embedded alone, and pooled from its passage), plus small
+bonuses for the kind of phrase asked (a quantity, a date, a name) and for the question's terms, less a signpost.
 The weights were chosen by grid search on labelled sentences of the dev sets (a sentence is labelled when it holds
 a key fact); a logistic regression over 18 such features did not rank better in cross-validation there
 (docs/evals.md, "Ablation"). Whether to answer at all is a logistic regression over QUESTION_FEATURES, fitted by
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +52,7 @@ class Model:
                 "intercept": self.intercept}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Model":
+    def from_json(cls, data: dict) -> Model:
         return cls(np.asarray(data["mean"]), np.asarray(data["scale"]), np.asarray(data["coef"]),
                    float(data["intercept"]))
 

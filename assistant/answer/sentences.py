@@ -5,8 +5,8 @@ import re
 
 ABBREVIATIONS = {
     "fx", "f.eks", "bl.a", "ca", "mio", "mia", "kr", "nr", "pct", "dvs", "jf", "osv", "mv", "m.v", "evt", "inkl",
-    "ekskl", "etc", "e.g", "i.e", "vs", "dr", "mr", "mrs", "ms", "prof", "st", "s", "pp", "ed", "vol", "no", "mr",
-    "f", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "oct", "nov", "dec", "kl", "tlf",
+    "ekskl", "etc", "e.g", "i.e", "vs", "dr", "mr", "mrs", "ms", "prof", "st", "s", "pp", "ed", "vol", "no", "f",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "okt", "oct", "nov", "dec", "kl", "tlf",
     "ang", "vedr", "hhv", "iflg", "m.fl", "o.l", "t.o.m", "u.å", "a/s",
 }
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“„(\[]?[A-ZÆØÅÉÜÖÄ0-9])")

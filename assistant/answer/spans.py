@@ -1,4 +1,5 @@
-"""The phrases a question can ask for (a quantity, a date, a result, a name): found in a sentence to rank it and to mark it."""
+"""The phrases a question can ask for (a quantity, a date, a result, a name): found in a sentence to rank it and to
+mark it."""
 from __future__ import annotations
 
 import re

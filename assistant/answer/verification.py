@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from assistant.answer import prompts
 from assistant.answer.extractive import sentence_vectors
@@ -22,7 +23,10 @@ SEMANTIC_THRESHOLD = 0.87  # cosine (multilingual-e5) between the sentence and t
 # A number, name or title is quoted when it stands in a cited passage's sentence most similar to the whole sentence
 # (the quote its citation shows) or in the cited sentence most similar to its clause, cut at WINDOW words each side.
 WINDOW = 6
-QUOTE_TIE = 0.002  # cited sentences this close to the clause's best count as its quote too: a 1e-4 change of model (model.onnx vs its int8-table twin) flipped such a tie on the labelled pairs; 0.005 lets the 81 % example of tests/test_verification.py through
+# Cited sentences within QUOTE_TIE of the clause's best count as its quote too: a 1e-4 change of model (model.onnx vs
+# its int8-table twin) flipped such a tie on the labelled pairs; 0.005 lets the 81 % example of
+# tests/test_verification.py through.
+QUOTE_TIE = 0.002
 # A passage sentence that tells the reader to ignore the question is an injected instruction, never evidence.
 INSTRUCTION = re.compile(r"\b(?:ignor\w*|disregard|forget|glem)\b.{0,80}?\b(?:spørgsmål\w*|instru[kc]\w*|question\w*|"
                          r"prompt\w*|tidligere|ovenstående|previous|above)\b", re.I | re.S)
@@ -33,15 +37,18 @@ _NUMBER = re.compile(r"(?<![^\W_])(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)|\d+(?:
                      r"(?:\s*(kr\b\.?|kroner\b|dkk\b|crowns?\b|euro\b|eur\b|€))?", re.I)
 _SCALE = {"mio": 10 ** 6, "mil": 10 ** 6, "mia": 10 ** 9, "bil": 10 ** 9}
 # Number words a quote may use for a digit of the answer ("én ud af fire" holds 1 and 4); never read in answers.
-_NUMBER_WORDS = dict(w.split(":") for w in "én:1 ét:1 one:1 to:2 two:2 tre:3 three:3 fire:4 four:4 fem:5 five:5 "
-                     "seks:6 six:6 syv:7 seven:7 otte:8 eight:8 ni:9 nine:9 ti:10 ten:10 tolv:12 twelve:12".split())
+_NUMBER_WORDS = dict(w.split(":") for w in [
+    "én:1", "ét:1", "one:1", "to:2", "two:2", "tre:3", "three:3", "fire:4", "four:4", "fem:5", "five:5", "seks:6",
+    "six:6", "syv:7", "seven:7", "otte:8", "eight:8", "ni:9", "nine:9", "ti:10", "ten:10", "tolv:12", "twelve:12",
+])
 # English words of names an answer may translate, and the Danish stem a quote has for them.
-_TRANSLATIONS = dict(w.split(":") for w in (
-    "public:offentlig statistics:statisti denmark:danmark danish:dansk norway:norge norwegian:norsk sweden:sverige "
-    "swedish:svensk nordic:nordisk europe:europa european:europæ copenhagen:københavn municipality:kommun "
-    "municipal:kommun foundation:fond university:universitet school:skole ministry:minister publishing:forlag "
-    "publisher:forlag psychological:psykolog handbook:håndbog january:januar february:februar march:marts may:maj "
-    "june:juni july:juli october:oktober").split())
+_TRANSLATIONS = dict(w.split(":") for w in [
+    "public:offentlig", "statistics:statisti", "denmark:danmark", "danish:dansk", "norway:norge", "norwegian:norsk",
+    "sweden:sverige", "swedish:svensk", "nordic:nordisk", "europe:europa", "european:europæ", "copenhagen:københavn",
+    "municipality:kommun", "municipal:kommun", "foundation:fond", "university:universitet", "school:skole",
+    "ministry:minister", "publishing:forlag", "publisher:forlag", "psychological:psykolog", "handbook:håndbog",
+    "january:januar", "february:februar", "march:marts", "may:maj", "june:juni", "july:juli", "october:oktober",
+])
 _POSSESSIVE = re.compile(r"(?:['’]s?|-)$")
 _ACRONYM = re.compile(r"[A-ZÆØÅ][A-ZÆØÅ-]*[A-ZÆØÅ]")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -100,7 +107,7 @@ def _values(raw: str) -> set[Decimal]:
     """What a written number can mean: '2.363' is 2363 or 2.363, '0,5' is 0.5, '1.234,5' is 1234.5."""
     *head, last = re.split(r"[.,]", re.sub(r"\s", "", raw))
     mixed = "." in raw and "," in raw  # both marks: the last one is the decimal mark
-    grouped = not head or not mixed and (len(head) > 1 or len(last) == 3)
+    grouped = not head or (not mixed and (len(head) > 1 or len(last) == 3))
     decimal = bool(head) and (mixed or len(head) == 1)
     return {Decimal("".join(head) + sep + last) for sep, ok in (("", grouped), (".", decimal)) if ok}
 

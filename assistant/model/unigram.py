@@ -213,8 +213,8 @@ class QueryTokenizer:
         self._unk_score = min(scores) - _UNK_PENALTY
         self.bos: int = header["bos"]
         self.eos: int = header["eos"]
-        table: dict[int, str | None] = {cp: " " for cp in header["spaces"]}
-        table.update({cp: None for cp in header["dropped"]})  # removed first in the pipeline, so removal wins
+        table: dict[int, str | None] = dict.fromkeys(header["spaces"], " ")
+        table.update(dict.fromkeys(header["dropped"]))  # removed first in the pipeline, so removal wins
         self._table = table
         self._added: list[str] = [t for t in header["added"] if t]
         self._fallback = frozenset(map(chr, header["nfkc_fallback"]))

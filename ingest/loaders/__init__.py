@@ -1,8 +1,8 @@
 """One loader per file format; each turns a file into Sections or raises IngestError naming the file."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from assistant.datamodel import Section
 from assistant.errors import IngestError

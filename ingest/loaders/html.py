@@ -8,6 +8,7 @@ from typing import Any
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
+from .html_main import MainText, main_content
 from .structure import (
     chapter_number_from_title,
     is_byline,
@@ -15,7 +16,6 @@ from .structure import (
     section_kind,
     with_front_matter,
 )
-from .html_main import MainText, main_content
 from .textfile import read_text
 
 DROP = {"script", "style", "nav", "noscript", "template", "svg", "canvas", "iframe", "form", "button", "select",

@@ -15,6 +15,7 @@ from typing import Any
 from assistant.datamodel import Section
 from assistant.errors import IngestError
 
+from .pdf_fallback import fill_pages, report_filled
 from .pdf_layout import (
     Line,
     PageLayout,
@@ -24,7 +25,6 @@ from .pdf_layout import (
     read_page,
     roman_value,
 )
-from .pdf_fallback import fill_pages, report_filled
 from .pdf_page import iter_pages
 from .pdf_structure import Mark, layout_marks, outline_marks, page_marks
 from .pdf_text import TextBuilder, is_leader_line, vocabulary
@@ -73,9 +73,8 @@ def _open(path: Path) -> _Doc:
     password_msg = "the PDF is password-protected; remove the password (e.g. print it to a new PDF) and ingest again"
     try:
         reader = PdfReader(str(path), strict=False)
-        if reader.is_encrypted:
-            if not reader.decrypt(""):
-                raise IngestError(str(path), password_msg)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(str(path), password_msg)
         _ = len(reader.pages)
     except IngestError:
         raise

@@ -8,6 +8,7 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .pdf_page import PageObjects, boxes, table_text, tables
 from .structure import is_byline
@@ -282,7 +283,7 @@ def line_pitch(pages: list[PageLayout]) -> float:
     deltas = []
     for p in pages:
         body = [ln for ln in p.lines if ln.role == "body"]
-        for a, b in zip(body, body[1:]):
+        for a, b in pairwise(body):
             d = b.bottom - a.bottom
             if a.col == b.col and 0 < d < 3 * a.size:
                 deltas.append(round(d, 1))

@@ -6,8 +6,9 @@ than pdfplumber's per-character dicts on the same engine; docs/pdf.md has the me
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 _CID = re.compile(r"\(cid:\d+\)")
 

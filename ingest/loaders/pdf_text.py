@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
+from itertools import pairwise
 
 from .pdf_layout import Line
 from .structure import is_byline
@@ -100,7 +101,7 @@ class TextBuilder:
         self.prev = None
         for group in self.pending:  # a box: its title (a change of style) and each block its own paragraph
             text = group[0].text
-            for a, b in zip(group, group[1:]):
+            for a, b in pairwise(group):
                 if a.style != b.style:
                     self.paras.append([[text, group[0].page]])
                     text = b.text

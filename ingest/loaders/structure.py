@@ -21,7 +21,7 @@ def chapter_number_from_title(title: str) -> int | None:
 
 def section_kind(title: str) -> str:
     low = title.strip().lower()
-    if low.startswith("case") or low.startswith("eksempel:"):
+    if low.startswith(("case", "eksempel:")):
         return "case"
     if low.rstrip(":") in SOURCES_TITLES:
         return "sources"
