@@ -44,6 +44,8 @@ def test_quantities_in_words_count_and_years_do_not():
     ("Hvilket forlag udgav bogen?", "name"), ("hvorfor er det svært at samarbejde?", None),
     ("virkede det så?", "outcome"), ("did the new toilets actually make the kids cleaner?", "outcome"),
     ("what's required from both sides for the collaboration to work?", None),
+    ("who is this handbook actually written for?", None), ("Hvem henvender bogen sig til?", None),
+    ("hvem har skrevet forordet til bogen?", "name"), ("Hvem i Aalborg Kommune stod for aftalen?", "name"),
 ])
 def test_questions_name_the_kind_of_phrase_they_ask_for(question, kind):
     assert answer_kind(question) == kind

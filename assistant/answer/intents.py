@@ -109,6 +109,9 @@ def wants_number(question: str) -> bool:
 
 _WHO = re.compile(r"^\W*(hvem|who|whose|hvilken (fond|kommune|skole|organisation|virksomhed|forlag)|"
                   r"hvilket (forlag|firma)|which (foundation|municipality|school|publisher|company))\b", re.I)
+# "Who is the book for?", "hvem er bogen skrevet til?": who it is addressed to, a group of readers, not a name.
+_RECIPIENT = re.compile(r"\b(for|to|til|mod)\W*$|\b(intended|meant|aimed|written|designed) (for|at)\b|"
+                        r"\b(henvender|retter)\b|\b(tænkt|skrevet|beregnet|lavet|målrettet) (til|for)\b", re.I)
 _WHEN = re.compile(r"\b(hvornår|when|hvilket år|what year|which year|hvilken dato|what date)\b", re.I)
 
 
@@ -131,4 +134,4 @@ def answer_kind(question: str) -> str | None:
         return "number"
     if _YES_NO.search(question) and _EFFECT.search(question):
         return "outcome"
-    return "name" if _WHO.search(question) else None
+    return "name" if _WHO.search(question) and not _RECIPIENT.search(question) else None
