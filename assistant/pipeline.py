@@ -35,6 +35,7 @@ from assistant.answer.intents import (
     STRUCTURE_WORDS,
     answer_kind,
     is_follow_up,
+    refer_to_book,
     structure_intent,
     switches_topic,
     wants_list,
@@ -178,7 +179,7 @@ class Assistant:
         retriever = self.retriever
         documents = found.documents = self.documents_language(retriever, found.sources)
         lang = found.language = detect_language(question, default=documents)
-        query = self._query(question, history)
+        query = refer_to_book(self._query(question, history), lang)
         found.vector = self._vector(query, lang, documents)
         hits = retriever.retrieve(query, self.settings.top_k, found.sources, found.vector)
         if query != question and switches_topic(question):

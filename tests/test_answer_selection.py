@@ -3,7 +3,7 @@ import pytest
 
 from assistant import open_assistant
 from assistant.answer.extractive import readable
-from assistant.answer.intents import answer_kind, is_follow_up, wants_list
+from assistant.answer.intents import answer_kind, is_follow_up, refer_to_book, wants_list
 from assistant.answer.language import detect_language
 from assistant.answer.spans import answer_span, find_phrase
 
@@ -84,6 +84,21 @@ def test_answer_span_in_json_points_into_the_first_quote(assistant):
 def test_the_first_sentence_is_the_one_that_answers(assistant):
     answer = assistant.ask("Hvor stor en andel af de offentlige innovationer sker sammen med eksterne aktører?")
     assert "79 %" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize("question,language,searched", [
+    ("hvem har skrevet nyt sammen bedre?", "da", "hvem har skrevet håndbogen?"),
+    ('Hvad handler bogen "NYT SAMMEN BEDRE" om?', "da", "Hvad handler håndbogen om?"),
+    ("who published the handbook NYT SAMMEN BEDRE?", "en", "who published the handbook?"),
+    ("Hvordan arbejder man sammen bedre?", "da", "Hvordan arbejder man sammen bedre?"),
+])
+def test_the_books_title_in_a_question_is_read_as_the_book(question, language, searched):
+    assert refer_to_book(question, language) == searched
+
+
+def test_a_question_naming_the_book_by_its_title_gets_the_authors_first(assistant):
+    answer = assistant.ask("hvem har skrevet nyt sammen bedre?")
+    assert "Ole Bech Lykkebo, Niels Jakobsen og Paul Sauer" in answer.citations[0].quote
 
 
 @pytest.mark.parametrize("question", ["hvilke slags partnere kommer bogen ind på?",

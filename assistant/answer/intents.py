@@ -135,3 +135,17 @@ def answer_kind(question: str) -> str | None:
     if _YES_NO.search(question) and _EFFECT.search(question):
         return "outcome"
     return "name" if _WHO.search(question) and not _RECIPIENT.search(question) else None
+
+
+# The book's title in a question names the book, as "the handbook" does; left in, its words ("sammen", "bedre") pull
+# sentences that use them ("arbejder sammen med andre", "bedre kvalitet") ahead of the one that answers.
+BOOK_TITLE = "NYT SAMMEN BEDRE"
+_BOOK_REFERENCE = {"da": "håndbogen", "en": "the handbook"}
+_TITLE = re.compile(r"\b(?:(?:hånd)?bogen |the (?:hand)?book )?[\"'“”«»]?" + r"\s+".join(BOOK_TITLE.split())
+                    + r"\b[\"'“”«»]?", re.IGNORECASE)
+
+
+def refer_to_book(question: str, language: str) -> str:
+    """The question with the book's title read as a reference to the book ("hvem har skrevet håndbogen?")."""
+    return _TITLE.sub(_BOOK_REFERENCE.get(language, _BOOK_REFERENCE["da"]), question)
+

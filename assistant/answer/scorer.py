@@ -26,7 +26,7 @@ WEIGHTS_FILE = Path(__file__).resolve().with_name("scorer.json")
 ALONE_SHARE = 0.5        # the sentence embedded alone vs read in its passage (pooled): each wins other questions
 ANSWER_BONUS = 0.03     # the kind of phrase asked for: a quantity (digits or words), a date, a name
 LEXICAL_WEIGHT = 0.02   # idf-weighted share of the question's terms (Danish stems) in the sentence
-SIGNPOST_PENALTY = 0.02  # "Dette kapitel ..." announces what a chapter holds instead of saying it
+SIGNPOST_PENALTY = 0.04  # "Dette kapitel ..." announces what a chapter holds instead of saying it
 QUESTION_FEATURES = ("best_alone", "best_pooled", "top_hit", "unknown_terms", "crosslingual", "crosslingual_best_alone")
 
 NAMES = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-ZÆØÅ][\w+-]+|\b\w*\d\w*\b")  # mid-sentence capitals, numbers
