@@ -1,5 +1,5 @@
 """What kind of question this is: about the book's structure, a follow-up, a list, or asking for a number, date or
-name."""
+name; and the book's title in it read as the book."""
 from __future__ import annotations
 
 import re
