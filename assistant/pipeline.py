@@ -179,10 +179,11 @@ class Assistant:
         retriever = self.retriever
         documents = found.documents = self.documents_language(retriever, found.sources)
         lang = found.language = detect_language(question, default=documents)
-        query = refer_to_book(self._query(question, history), lang)
+        conversational = self._query(question, history)
+        query = refer_to_book(conversational, lang)
         found.vector = self._vector(query, lang, documents)
         hits = retriever.retrieve(query, self.settings.top_k, found.sources, found.vector)
-        if query != question and switches_topic(question):
+        if conversational != question and switches_topic(question):
             hits = fuse(retriever.retrieve(question, self.settings.top_k, found.sources,
                                            self._vector(question, lang, documents)), hits)[:self.settings.top_k]
             for rank, hit in enumerate(hits, 1):
@@ -305,7 +306,8 @@ class Assistant:
         return cands
 
     def question_vector(self, question: str, query: str, language: str, documents: str) -> np.ndarray:
-        """What sentences are compared with before the adapter: the question, in a follow-up with the query searched."""
+        """What sentences are compared with before the adapter: the question, blended with the query searched where that
+        differs (a follow-up carries the earlier question; the book's title is searched as the book)."""
         qvec = self._vector(question, language, documents)
         if query != question:
             qvec = _unit(qvec + self._vector(query, language, documents))

@@ -25,7 +25,7 @@ import pstats
 import sys
 import warnings
 
-import numpy as np
+# common first: importing it pins BLAS/OpenMP threads before numpy loads
 from common import (
     CACHE,
     REPO,
@@ -38,10 +38,13 @@ from common import (
     p95,
     questions,
     report,
-    table,  # first: it pins BLAS/OpenMP threads before numpy loads
+    table,
     threads_from_argv,
     torch_model,
 )
+
+# isort: split
+import numpy as np
 
 
 def llama_index_dense(store, embedder):
