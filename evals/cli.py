@@ -103,3 +103,22 @@ def eval_command(ctx: click.Context, sets: tuple[str, ...], compare: bool, thres
             click.echo("Gate FAILED:\n" + "\n".join(f"  {f}" for f in failures), err=True)
             sys.exit(1)
         click.echo("Gate passed.")
+
+
+@click.command("eval-diff")
+@click.argument("before", type=click.Path(exists=True, path_type=Path))
+@click.argument("after", type=click.Path(exists=True, path_type=Path))
+def eval_diff_command(before: Path, after: Path) -> None:
+    """Compare two eval runs (report folders or their results.json) question by question.
+
+    Prints key facts, first sentence and correctness per set with the 95 % paired-bootstrap interval of the
+    difference; * marks a difference whose interval leaves out zero."""
+    from .significance import compare, difference_table, load_results
+
+    try:
+        differences = compare(load_results(before), load_results(after))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"Cannot compare {before} and {after}: not two eval reports ({exc}).") from None
+    if not differences:
+        raise click.ClickException(f"{before} and {after} share no question set.")
+    click.echo(difference_table(differences))

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from assistant.cli import ask_command, toc_command
-from evals.cli import eval_command
+from evals.cli import eval_command, eval_diff_command
 from ingest.cli import ingest_command, remove_command, setup_command
 from ui.cli import log_command, serve_command
 
@@ -23,7 +23,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 for command in (setup_command, ingest_command, ask_command, toc_command, remove_command, serve_command,
-                log_command, eval_command):
+                log_command, eval_command, eval_diff_command):
     cli.add_command(command)
 
 

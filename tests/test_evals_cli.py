@@ -76,3 +76,25 @@ def test_eval_from_log_drafts_questions_from_thumbs_down(tmp_path, model_env, ru
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["question"] for r in rows] == ["Hvad koster bogen?"]
     assert rows[0]["review"]["comment"] == "den står vist på forlagets side"
+
+
+@pytest.mark.slow
+def test_eval_diff_compares_two_runs_question_by_question(indexed_home, model_env, tiny_set, tmp_path, run_cli):
+    home = str(indexed_home.home)
+    for name, extra in (("before", []), ("after", ["--refusal-threshold", "1.01"])):
+        result = run_cli("--home", home, "eval", str(tiny_set), "--out", str(tmp_path / name), "--no-progress", *extra)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    result = run_cli("eval-diff", str(tmp_path / "before"), str(tmp_path / "after" / "results.json"))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    key_facts = next(line for line in result.output.splitlines() if "| key facts |" in line)
+    cells = [c.strip() for c in key_facts.strip("|").split("|")]
+    assert cells[0] == "tiny" and cells[2] == "2"  # the two covered questions
+    assert cells[4] == "0.0 %" and cells[6] == "0" and int(cells[7]) >= 1  # refusing everything lost facts
+
+
+def test_eval_diff_of_files_that_are_no_reports_is_one_line(tmp_path, run_cli):
+    (tmp_path / "a.json").write_text("[]", encoding="utf-8")
+    result = run_cli("eval-diff", str(tmp_path / "a.json"), str(tmp_path / "a.json"))
+    assert result.exit_code != 0
+    assert "Cannot compare" in result.output and "a.json" in result.output
+    assert "Traceback" not in result.output
