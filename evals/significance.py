@@ -1,9 +1,9 @@
 """Whether a change of the assistant moved a metric by more than chance: two eval runs compared question by question.
 
-Our question sets hold 60-100 covered questions each, so one question is 1-2 points of key facts, and a change that
-gained two points on every dev set has lost three on the test halves (docs/evals.md, session 9). A paired bootstrap
-over the questions both runs answered gives the interval a difference can be trusted to: resample the questions
-with replacement, take the mean difference, repeat; the middle 95 % of those means is the interval.
+Our sets hold 46-93 covered questions each, so one question is 1-2 points of key facts; a change that gained about
+two points on every dev set lost about three on three of the four test halves (docs/evals.md, session 9). A paired
+bootstrap over the questions both runs scored gives the interval a difference can be trusted to: resample the
+questions with replacement, take the mean difference, repeat; the middle 95 % of those means is the interval.
 """
 from __future__ import annotations
 
